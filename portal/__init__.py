@@ -1,0 +1,83 @@
+"""Tongxin (同心): the application factory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: configuration, extensions, blueprints, hooks. No I/O happens here."""
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    _configure(app, config)
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_hooks(app)
+    return app
+
+
+def _configure(app: Flask, config: dict[str, Any] | None) -> None:
+    from portal.config import DEFAULT_SECRET, Config, default_database_url
+
+    app.config.from_object(Config)
+    if config:
+        app.config.update(config)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = default_database_url(app.instance_path)
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("postgresql://"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = (
+            "postgresql+psycopg://" + uri[len("postgresql://") :]
+        )
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    if os.environ.get("FLASK_ENV") == "production" or app.config.get("PRODUCTION"):
+        secret = app.config["SECRET_KEY"]
+        if secret == DEFAULT_SECRET or len(secret) < 32 or app.debug:
+            raise RuntimeError("production needs SECRET_KEY of 32+ characters and debug off")
+
+
+def _init_extensions(app: Flask) -> None:
+    from portal import i18n
+    from portal.database import configure_sqlite
+    from portal.extensions import csrf, db, login_manager, migrate
+
+    db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            configure_sqlite(db.engine)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    i18n.init_app(app)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from portal.auth.views import bp as auth_bp
+    from portal.core.views import bp as core_bp
+    from portal.people.views import bp as people_bp
+    from portal.places.views import bp as places_bp
+    from portal.volunteers.views import bp as volunteers_bp
+
+    for bp in (core_bp, auth_bp, places_bp, people_bp, volunteers_bp):
+        app.register_blueprint(bp)
+
+
+def _register_hooks(app: Flask) -> None:
+    from portal import cli, errors, security
+    from portal.auth import session as auth_session
+
+    auth_session.init_app(app)
+    errors.init_app(app)
+    security.init_app(app)
+    cli.init_app(app)

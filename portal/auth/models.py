@@ -1,0 +1,92 @@
+"""User accounts, roles and the sign-in failure log that throttles guessing."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from portal.database import UTCDateTime, utcnow
+from portal.extensions import db
+from portal.places.models import grid_worker
+
+ROLES = ("resident", "volunteer", "grid_worker", "secretary", "subdistrict_admin")
+STAFF_ROLES = ("grid_worker", "secretary", "subdistrict_admin")
+
+
+def new_session_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class User(UserMixin, db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(40), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20), default="resident")
+    # A subdistrict admin has a subdistrict and no community; everyone else has a community.
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"), index=True)
+    subdistrict_id: Mapped[int | None] = mapped_column(ForeignKey("subdistrict.id"), index=True)
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("person.id", ondelete="SET NULL"), unique=True
+    )
+    # Rotated on logout and password change, so a replayed session cookie stops working.
+    session_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_session_token)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    person: Mapped[Person | None] = relationship(back_populates="user")  # noqa: F821
+    community: Mapped[Community | None] = relationship()  # noqa: F821
+    subdistrict: Mapped[Subdistrict | None] = relationship()  # noqa: F821
+    grids: Mapped[list[Grid]] = relationship(  # noqa: F821
+        secondary=grid_worker, back_populates="workers", order_by="Grid.name"
+    )
+
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('resident', 'volunteer', 'grid_worker', 'secretary', 'subdistrict_admin')",
+            name="role",
+        ),
+        CheckConstraint(
+            "(role = 'subdistrict_admin' AND subdistrict_id IS NOT NULL)"
+            " OR (role <> 'subdistrict_admin' AND community_id IS NOT NULL)",
+            name="scope",
+        ),
+    )
+
+    def get_id(self) -> str:
+        return self.session_token
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password, method="scrypt")
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    def rotate_session_token(self) -> None:
+        self.session_token = new_session_token()
+
+    @property
+    def display_name(self) -> str:
+        return self.person.name if self.person else self.username
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+
+class LoginFailure(db.Model):
+    """One failed sign-in; recent rows per account and per address throttle further attempts."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account: Mapped[str] = mapped_column(String(40), index=True)
+    address: Mapped[str] = mapped_column(String(45), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

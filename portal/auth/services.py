@@ -1,0 +1,103 @@
+"""Sign-in, throttling and account creation. Services flush, never commit."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import delete, func, or_, select
+
+from portal.auth.models import LoginFailure, User
+from portal.core.errors import DomainError
+from portal.core.validators import normalise_phone
+from portal.database import utcnow
+from portal.extensions import db
+from portal.people.models import Person
+
+
+def _recent_failures(column, value: str) -> int:
+    window = timedelta(seconds=current_app.config["LOGIN_FAILURE_WINDOW_SECONDS"])
+    return db.session.scalar(
+        select(func.count(LoginFailure.id)).where(
+            column == value, LoginFailure.at > utcnow() - window
+        )
+    )
+
+
+def is_throttled(account: str, address: str) -> bool:
+    """True when this account or this address failed too often within the window."""
+    cfg = current_app.config
+    return (
+        _recent_failures(LoginFailure.account, account) >= cfg["LOGIN_FAILURES_PER_ACCOUNT"]
+        or _recent_failures(LoginFailure.address, address) >= cfg["LOGIN_FAILURES_PER_ADDRESS"]
+    )
+
+
+def authenticate(identifier: str, password: str, address: str) -> User:
+    """Find the user by username or phone and check the password.
+
+    Raises DomainError when throttled or when the pair is wrong (one message for both cases
+    of wrong user and wrong password). A failure is recorded; the caller commits it.
+    """
+    account = identifier.strip()[:40].lower()
+    if is_throttled(account, address):
+        minutes = current_app.config["LOGIN_FAILURE_WINDOW_SECONDS"] // 60
+        raise DomainError(
+            {"_": _("Too many failed sign-ins. Try again in %(n)d minutes.", n=minutes)}
+        )
+    phone = normalise_phone(identifier)
+    user = db.session.scalar(
+        select(User)
+        .outerjoin(Person, User.person_id == Person.id)
+        .where(or_(func.lower(User.username) == account, Person.phone == phone))
+    )
+    if user is None or not user.check_password(password) or not user.active:
+        db.session.add(LoginFailure(account=account, address=address))
+        db.session.flush()
+        raise DomainError({"_": _("Wrong username/phone or password.")})
+    db.session.execute(delete(LoginFailure).where(LoginFailure.account == account))
+    user.last_login_at = utcnow()
+    return user
+
+
+def username_taken(username: str) -> bool:
+    return (
+        db.session.scalar(select(User.id).where(func.lower(User.username) == username.lower()))
+        is not None
+    )
+
+
+def phone_taken(phone: str, exclude_person_id: int | None = None) -> bool:
+    query = select(Person.id).where(Person.phone == phone)
+    if exclude_person_id is not None:
+        query = query.where(Person.id != exclude_person_id)
+    return db.session.scalar(query) is not None
+
+
+def register_account(
+    *, community_id: int, name: str, phone: str, username: str, password: str
+) -> User:
+    """Create a resident's person record and account; DomainError on a taken username/phone."""
+    errors: dict[str, str] = {}
+    if username_taken(username):
+        errors["username"] = _("This username is taken.")
+    if phone_taken(phone):
+        errors["phone"] = _("This phone number is already registered.")
+    if errors:
+        raise DomainError(errors)
+    person = Person(community_id=community_id, name=name.strip(), phone=phone)
+    user = User(username=username, role="resident", community_id=community_id, person=person)
+    user.set_password(password)
+    db.session.add_all([person, user])
+    db.session.flush()
+    return user
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    """Check the current password, set the new one and end every other session."""
+    if not user.check_password(current):
+        raise DomainError({"current": _("The current password is wrong.")})
+    user.set_password(new)
+    user.rotate_session_token()
+    db.session.flush()

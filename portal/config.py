@@ -1,0 +1,34 @@
+"""Configuration read from the environment; defaults suit a developer's machine."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_SECRET = "dev-only-secret-change-me"
+
+
+def default_database_url(instance_path: str) -> str:
+    return "sqlite:///" + str(Path(instance_path) / "tongxin.db")
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET)
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")  # filled in create_app when unset
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    BABEL_DEFAULT_LOCALE = "zh_Hans_CN"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    LANGUAGES = ("zh_Hans_CN", "en")
+    # Tokens live as long as the session: a page left open on a phone must still submit.
+    WTF_CSRF_TIME_LIMIT = None
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    PAGE_SIZE = 20
+    # Failed sign-ins allowed per account and per client address inside the window.
+    LOGIN_FAILURES_PER_ACCOUNT = 5
+    LOGIN_FAILURES_PER_ADDRESS = 20
+    LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60

@@ -1,0 +1,25 @@
+"""Language choice: Chinese first, English on request; kept in the session."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, session
+from flask_babel import get_locale
+
+from portal.extensions import babel
+
+
+def select_locale() -> str:
+    chosen = session.get("lang")
+    if chosen in current_app.config["LANGUAGES"]:
+        return chosen
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def init_app(app: Flask) -> None:
+    babel.init_app(app, locale_selector=select_locale)
+
+    @app.context_processor
+    def _locale_context() -> dict:
+        locale = get_locale()
+        lang = "en" if locale and locale.language == "en" else "zh-CN"
+        return {"current_lang": lang}

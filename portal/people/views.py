@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from flask import Blueprint
+
+from portal.access import roles_required
+
+bp = Blueprint("people", __name__, url_prefix="/people")
+
+
+@bp.get("/")
+@roles_required("secretary", "grid_worker", "subdistrict_admin")
+def index():
+    return "people"

@@ -1,0 +1,167 @@
+"""Fixtures after the flaskr tutorial: app, client, runner, auth, and factories.
+
+The suite runs on a throw-away SQLite file, or on PostgreSQL when ``TEST_DATABASE_URL`` is set
+(``REQUIRE_POSTGRES=1`` picks the local server and makes an unreachable one fail the run).
+The schema is built once per run by the Alembic revisions; each test starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy import create_engine, text
+
+from portal import create_app
+from portal.extensions import db
+from tests import factories
+
+LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _database_url(tmp_dir: str) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url and os.environ.get("REQUIRE_POSTGRES") == "1":
+        url = LOCAL_POSTGRES
+    if url:
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        return url
+    return "sqlite:///" + str(Path(tmp_dir) / "test.db")
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    tmp_dir = tempfile.mkdtemp(prefix="tongxin-test-")
+    url = _database_url(tmp_dir)
+    if url.startswith("postgresql"):
+        engine = create_engine(url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        except Exception as exc:  # unreachable server: fail loudly, never skip silently
+            pytest.exit(f"PostgreSQL at {url} is not usable: {exc}", returncode=3)
+        finally:
+            engine.dispose()
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+        db.engine.dispose()
+    return url
+
+
+def _empty_tables() -> None:
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    if db.engine.dialect.name == "postgresql":
+        quoted = ", ".join(f'"{name}"' for name in tables)
+        db.session.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+    else:
+        for name in tables:
+            db.session.execute(text(f'DELETE FROM "{name}"'))
+    db.session.commit()
+
+
+@pytest.fixture
+def app(database_url):
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SECRET_KEY": "test-secret-key-that-is-long-enough-1234",
+            "SERVER_NAME": "localhost",
+        }
+    )
+    app.test_client_class = CSRFClient
+    with app.app_context():
+        yield app
+        db.session.remove()
+        _empty_tables()
+        db.session.remove()
+        db.engine.dispose()
+
+
+class CSRFClient(FlaskClient):
+    """A test client that sends a valid CSRF token with every unsafe request, like a browser.
+
+    Pass ``csrf=False`` to send none (to prove that such a request is refused).
+    """
+
+    def open(self, *args, csrf: bool = True, **kwargs):
+        method = (kwargs.get("method") or "GET").upper()
+        if csrf and method not in ("GET", "HEAD", "OPTIONS"):
+            headers = dict(kwargs.pop("headers", None) or {})
+            headers.setdefault("X-CSRFToken", self.csrf_token())
+            kwargs["headers"] = headers
+        return super().open(*args, **kwargs)
+
+    def csrf_token(self) -> str:
+        """The signed form of this client's session token (what the page's meta tag holds)."""
+        with self.session_transaction() as sess:
+            if "csrf_token" not in sess:
+                sess["csrf_token"] = hashlib.sha1(os.urandom(64)).hexdigest()
+            raw = sess["csrf_token"]
+        secret = self.application.config["SECRET_KEY"]
+        return URLSafeTimedSerializer(secret, salt="wtf-csrf-token").dumps(raw)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class AuthActions:
+    def __init__(self, client: FlaskClient):
+        self._client = client
+
+    def login(self, username: str, password: str = factories.PASSWORD):
+        """Sign in as ``username`` (a user made by the factories or the ``world`` fixture)."""
+        response = self._client.post("/login", data={"identifier": username, "password": password})
+        assert response.status_code == 303, f"login as {username} failed"
+        return response
+
+    def logout(self):
+        return self._client.post("/logout")
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+@pytest.fixture
+def world(app):
+    """Two fully set-up communities, A and B, with a user of every role in each."""
+    return factories.build_world()
+
+
+@pytest.fixture
+def make_community(app):
+    return factories.make_community
+
+
+@pytest.fixture
+def make_user(app):
+    return factories.make_user
+
+
+@pytest.fixture
+def make_person(app):
+    return factories.make_person
+
+
+@pytest.fixture
+def make_volunteer(app):
+    return factories.make_volunteer
