@@ -1,0 +1,65 @@
+"""Translated labels for every stored code value (roles, types, kinds, statuses)."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_babel import lazy_gettext as _l
+
+from portal.core.validators import mask_name, mask_phone
+
+LABELS = {
+    "role": {
+        "resident": _l("Resident"),
+        "volunteer": _l("Volunteer"),
+        "grid_worker": _l("Grid worker"),
+        "secretary": _l("Community secretary"),
+        "subdistrict_admin": _l("Subdistrict admin"),
+    },
+    "volunteer_type": {
+        "red_armband": _l("Red armband patrol"),
+        "party_member": _l("Party member (reporting)"),
+        "five_elders": _l("Five elders"),
+        "building_captain": _l("Building captain"),
+        "mediator": _l("Mediator"),
+    },
+    "five_elder_kind": {
+        "retired_cadre": _l("Retired cadre"),
+        "veteran": _l("Veteran"),
+        "expert": _l("Retired expert"),
+        "teacher": _l("Retired teacher"),
+        "model_worker": _l("Former model worker"),
+    },
+    "volunteer_status": {
+        "pending": _l("Awaiting approval"),
+        "approved": _l("Approved"),
+        "rejected": _l("Rejected"),
+    },
+    "estate_kind": {
+        "ordinary": _l("Residential estate"),
+        "resettlement": _l("Resettlement area"),
+    },
+    "sex": {"male": _l("Male"), "female": _l("Female")},
+    "care_flag": {
+        "lives_alone": _l("Elderly, living alone"),
+        "empty_nest": _l("Empty nest"),
+        "disabled": _l("Disabled"),
+    },
+}
+
+
+def label(group: str, value: str | None) -> str:
+    """The translated label of ``value`` in ``group``; the raw value if unknown."""
+    if value is None:
+        return ""
+    return str(LABELS[group].get(value, value))
+
+
+def choices(group: str) -> list[tuple[str, object]]:
+    """(value, lazy label) pairs for a WTForms SelectField/RadioField."""
+    return list(LABELS[group].items())
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters["label"] = lambda value, group: label(group, value)
+    app.jinja_env.filters["mask_phone"] = mask_phone
+    app.jinja_env.filters["mask_name"] = mask_name
