@@ -7,6 +7,7 @@ The schema is built once per run by the Alembic revisions; each test starts from
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import os
 import tempfile
@@ -100,7 +101,14 @@ class CSRFClient(FlaskClient):
             headers = dict(kwargs.pop("headers", None) or {})
             headers.setdefault("X-CSRFToken", self.csrf_token())
             kwargs["headers"] = headers
-        return super().open(*args, **kwargs)
+        # The test's own session commits what it set up and, after the request, forgets what it
+        # had loaded, so assertions read what the request really wrote.
+        db.session.commit()
+        # Each request runs in a fresh context: its own app context, ``g`` and database session,
+        # as under a real server (pytest-flask's shared context hides bugs; see TRAPS.md).
+        response = contextvars.Context().run(super().open, *args, **kwargs)
+        db.session.commit()
+        return response
 
     def csrf_token(self) -> str:
         """The signed form of this client's session token (what the page's meta tag holds)."""

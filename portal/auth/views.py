@@ -92,13 +92,14 @@ def signup():
 def password():
     form = PasswordChangeForm()
     if form.validate_on_submit():
+        user = current_user._get_current_object()
         try:
-            services.change_password(current_user, form.current.data, form.password.data)
+            services.change_password(user, form.current.data, form.password.data)
         except DomainError as error:
             error.apply_to(form)
         else:
             # The token changed: sign this session in again with it, end all others.
-            login_user(current_user)
+            login_user(user)
             db.session.commit()
             flash(_("Your password has been changed."), "success")
             return redirect(url_for("core.home"), code=303)
