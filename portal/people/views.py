@@ -1,13 +1,197 @@
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
 
-from portal.access import roles_required
+from portal.access import community_ids, get_scoped_or_404, grid_ids, require_grid, roles_required
+from portal.core.errors import DomainError
+from portal.extensions import db
+from portal.htmx import render
+from portal.people import services
+from portal.people.forms import AccountForm, PersonForm, ResidentFilterForm, options
+from portal.people.models import Person
 
 bp = Blueprint("people", __name__, url_prefix="/people")
 
+EDITORS = ("secretary", "grid_worker")
+VIEWERS = ("secretary", "grid_worker", "subdistrict_admin")
+
+
+def _person_or_404(person_id: int) -> Person:
+    """The person, or 404 outside the user's communities or (grid worker) grids."""
+    person = get_scoped_or_404(Person, person_id)
+    if grid_ids() is not None:
+        require_grid(person.household.building.grid_id if person.household else None)
+    return person
+
+
+def _building_choices(form: PersonForm) -> None:
+    buildings = services.list_buildings(current_user.community_id, grid_ids())
+    form.building_id.choices = options(
+        [("", _("Choose a building"))]
+        + [(b.id, f"{b.estate.name} {b.name} · {b.grid.name}") for b in buildings]
+    )
+
+
+def _person_fields(form: PersonForm) -> dict:
+    return {
+        "name": form.name.data,
+        "phone": form.phone.data,
+        "sex": form.sex.data or None,
+        "birth_year": form.birth_year.data,
+        "care_flags": form.care_flags,
+        "consent": form.care_consent.data,
+    }
+
 
 @bp.get("/")
-@roles_required("secretary", "grid_worker", "subdistrict_admin")
+@roles_required(*VIEWERS)
 def index():
-    return "people"
+    filters = ResidentFilterForm(request.args)
+    ids = community_ids()
+    grids = grid_ids()
+    communities = services.list_communities(ids) if current_user.role == "subdistrict_admin" else []
+    filters.community.choices = options(
+        [("", _("All communities"))] + [(c.id, c.name) for c in communities]
+    )
+    grid_list = services.list_grids(ids, grids)
+    filters.grid.choices = options(
+        [("", _("All grids"))]
+        + [(g.id, f"{g.community.name} · {g.name}" if communities else g.name) for g in grid_list]
+    )
+    query = services.search_residents(
+        community_ids=ids,
+        grid_ids=grids,
+        q=filters.q.data,
+        community_id=filters.community.data if communities else None,
+        grid_id=filters.grid.data,
+        care=filters.care.data,
+        household=filters.household.data,
+        phone_prefix=current_user.role != "subdistrict_admin",
+    )
+    page = request.args.get("page", 1, type=int)
+    pagination = db.paginate(
+        query, page=page, per_page=current_app.config["PAGE_SIZE"], error_out=False
+    )
+    args = {
+        name: value
+        for name, value in request.args.items()
+        if name in filters._fields and value not in ("", None)
+    }
+    return render(
+        "people/index.html",
+        "people/_results.html",
+        filters=filters,
+        pagination=pagination,
+        args=args,
+        community_names={c.id: c.name for c in communities},
+        masked=current_user.role == "subdistrict_admin",
+        show_care=current_user.role in EDITORS,
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles_required(*EDITORS)
+def new():
+    form = PersonForm()
+    _building_choices(form)
+    scope = {"community_id": current_user.community_id, "grid_ids": grid_ids()}
+    if request.method == "GET":
+        household_id = request.args.get("household_id", type=int)
+        if household_id is not None:
+            if services.household_in_scope(household_id, **scope) is None:
+                abort(404)
+            form.household_id.data = household_id
+    if form.validate_on_submit():
+        try:
+            household = services.resolve_household(
+                **scope,
+                household_id=form.household_id.data,
+                building_id=form.building_id.data,
+                room=form.room.data,
+            )
+            person = services.create_person(
+                community_id=current_user.community_id, household=household, **_person_fields(form)
+            )
+        except DomainError as error:
+            error.apply_to(form)
+        else:
+            db.session.commit()
+            flash(_("%(name)s is registered.", name=person.name), "success")
+            return redirect(url_for("people.detail", person_id=person.id), code=303)
+    household = services.household_in_scope(form.household_id.data, **scope)
+    return render("people/form.html", form=form, person=None, household=household)
+
+
+@bp.get("/<int:person_id>")
+@roles_required(*VIEWERS)
+def detail(person_id: int):
+    person = _person_or_404(person_id)
+    return render(
+        "people/detail.html",
+        person=person,
+        household=person.household,
+        volunteer=person.volunteer,
+        account=person.user,
+        masked=current_user.role == "subdistrict_admin",
+        show_care=current_user.role in EDITORS,
+    )
+
+
+@bp.route("/<int:person_id>/edit", methods=["GET", "POST"])
+@roles_required(*EDITORS)
+def edit(person_id: int):
+    person = _person_or_404(person_id)
+    form = PersonForm(obj=person if request.method == "GET" else None)
+    _building_choices(form)
+    if request.method == "GET":
+        form.household_id.data = None
+        form.building_id.data = person.household.building_id if person.household else None
+        form.room.data = person.household.room if person.household else ""
+        form.sex.data = person.sex or ""
+        form.care_consent.data = person.care_consent_at is not None
+    if form.validate_on_submit():
+        try:
+            household = services.resolve_household(
+                community_id=person.community_id,
+                grid_ids=grid_ids(),
+                building_id=form.building_id.data,
+                room=form.room.data,
+            )
+            services.update_person(person, household=household, **_person_fields(form))
+        except DomainError as error:
+            error.apply_to(form)
+        else:
+            db.session.commit()
+            flash(_("The record of %(name)s is saved.", name=person.name), "success")
+            return redirect(url_for("people.detail", person_id=person.id), code=303)
+    return render("people/form.html", form=form, person=person, household=None)
+
+
+@bp.route("/<int:person_id>/account", methods=["GET", "POST"])
+@roles_required("secretary")
+def account(person_id: int):
+    person = _person_or_404(person_id)
+    form = AccountForm()
+    if person.user is None and form.validate_on_submit():
+        try:
+            user = services.create_account(
+                person, username=form.username.data, password=form.password.data
+            )
+        except DomainError as error:
+            error.apply_to(form)
+        else:
+            db.session.commit()
+            flash(_("The account %(username)s is ready.", username=user.username), "success")
+            return redirect(url_for("people.detail", person_id=person.id), code=303)
+    return render("people/account.html", form=form, person=person, account=person.user)
+
+
+@bp.get("/check-phone")
+@roles_required(*EDITORS)
+def check_phone():
+    result = services.phone_status(
+        request.args.get("phone"), request.args.get("person_id", type=int)
+    )
+    return render("people/_phone_check.html", "people/_phone_check.html", result=result)
