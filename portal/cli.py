@@ -6,6 +6,7 @@ import click
 from flask import Flask, current_app
 from flask_migrate import upgrade
 from sqlalchemy import func, select
+from werkzeug.serving import run_simple
 
 from portal.extensions import db
 
@@ -13,6 +14,8 @@ from portal.extensions import db
 def init_app(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(start_command)
+    app.cli.add_command(create_community_command)
+    app.cli.add_command(create_user_command)
 
 
 def _database_is_empty() -> bool:
@@ -48,4 +51,88 @@ def start_command(host: str, port: int) -> None:
         click.echo("Demo data loaded. Every demo account's password is tongxin-demo.")
     db.session.remove()
     click.echo(f"Tongxin is running on http://{host}:{port}/")
-    current_app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+    # app.run() is ignored inside a `flask` command, so serve with Werkzeug directly.
+    run_simple(host, port, current_app._get_current_object(), threaded=True)
+
+
+@click.command("create-community")
+@click.option("--subdistrict", "subdistrict_name", required=True, help="Created if missing.")
+@click.option("--name", required=True)
+def create_community_command(subdistrict_name: str, name: str) -> None:
+    """Create a community (and its subdistrict if new): the first step of a real deployment."""
+    from portal.places.models import Community, Subdistrict
+
+    subdistrict = db.session.scalar(select(Subdistrict).where(Subdistrict.name == subdistrict_name))
+    if subdistrict is None:
+        subdistrict = Subdistrict(name=subdistrict_name)
+        db.session.add(subdistrict)
+        db.session.flush()
+    exists = db.session.scalar(
+        select(Community.id).where(
+            Community.subdistrict_id == subdistrict.id, Community.name == name
+        )
+    )
+    if exists:
+        raise click.ClickException(f"community {name!r} already exists (id {exists})")
+    community = Community(subdistrict_id=subdistrict.id, name=name)
+    db.session.add(community)
+    db.session.commit()
+    click.echo(f"Community {community.name} created with id {community.id}.")
+
+
+@click.command("create-user")
+@click.argument("username")
+@click.option(
+    "--role",
+    type=click.Choice(["secretary", "grid_worker", "subdistrict_admin"]),
+    required=True,
+)
+@click.option("--community", "community_name", help="Community name (secretary, grid worker).")
+@click.option("--subdistrict", "subdistrict_name", help="Subdistrict name (subdistrict admin).")
+@click.option("--name", "person_name", help="The person's real name.")
+@click.option("--phone", default=None)
+@click.password_option()
+def create_user_command(
+    username: str,
+    role: str,
+    community_name: str | None,
+    subdistrict_name: str | None,
+    person_name: str | None,
+    phone: str | None,
+    password: str,
+) -> None:
+    """Create a staff account (the first secretary or subdistrict admin of a deployment)."""
+    from portal.auth.models import User
+    from portal.auth.services import phone_taken, username_taken
+    from portal.core.validators import COMMON_PASSWORDS, PHONE_RE
+    from portal.people.models import Person
+    from portal.places.models import Community, Subdistrict
+
+    if username_taken(username):
+        raise click.ClickException("this username is taken")
+    if len(password) < 8 or password.lower() in COMMON_PASSWORDS:
+        raise click.ClickException("the password needs 8+ characters and must not be a common one")
+    if phone and (not PHONE_RE.match(phone) or phone_taken(phone)):
+        raise click.ClickException("the phone number is malformed or already registered")
+    user = User(username=username, role=role)
+    if role == "subdistrict_admin":
+        subdistrict = db.session.scalar(
+            select(Subdistrict).where(Subdistrict.name == (subdistrict_name or ""))
+        )
+        if subdistrict is None:
+            raise click.ClickException("--subdistrict must name an existing subdistrict")
+        user.subdistrict_id = subdistrict.id
+    else:
+        community = db.session.scalar(
+            select(Community).where(Community.name == (community_name or ""))
+        )
+        if community is None:
+            raise click.ClickException("--community must name an existing community")
+        user.community_id = community.id
+        user.person = Person(
+            community_id=community.id, name=person_name or username, phone=phone or None
+        )
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    click.echo(f"User {username} ({role}) created.")

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from flask import has_app_context
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import create_engine, text
@@ -103,11 +104,14 @@ class CSRFClient(FlaskClient):
             kwargs["headers"] = headers
         # The test's own session commits what it set up and, after the request, forgets what it
         # had loaded, so assertions read what the request really wrote.
-        db.session.commit()
+        outer = has_app_context()  # False inside a redirect that the client follows
+        if outer:
+            db.session.commit()
         # Each request runs in a fresh context: its own app context, ``g`` and database session,
         # as under a real server (pytest-flask's shared context hides bugs; see TRAPS.md).
         response = contextvars.Context().run(super().open, *args, **kwargs)
-        db.session.commit()
+        if outer:
+            db.session.commit()
         return response
 
     def csrf_token(self) -> str:
