@@ -98,6 +98,8 @@ class CSRFClient(FlaskClient):
 
     def open(self, *args, csrf: bool = True, **kwargs):
         method = (kwargs.get("method") or "GET").upper()
+        # Streamed answers are read after the request's context is gone: buffer them.
+        kwargs.setdefault("buffered", True)
         if csrf and method not in ("GET", "HEAD", "OPTIONS"):
             headers = dict(kwargs.pop("headers", None) or {})
             headers.setdefault("X-CSRFToken", self.csrf_token())

@@ -35,7 +35,7 @@ def test_secretary_approves_a_pending_volunteer_and_finds_them(world, live_serve
     assert page.url == f"{live_server}/volunteers/queue"  # swapped in place, no navigation
     assert any(url.endswith(f"/volunteers/{pending.id}/approve") for url in htmx_requests)
 
-    db.session.expire_all()
+    db.session.commit()  # end the test's read snapshot: see what the server wrote
     approved = db.session.scalar(select(Volunteer).where(Volunteer.id == pending.id))
     assert approved.status == "approved"
     assert approved.decided_by_id == world.a.secretary.id
