@@ -66,7 +66,8 @@ class VolunteerType(db.Model):
     __table_args__ = (
         UniqueConstraint("volunteer_id", "type"),
         CheckConstraint(
-            "type IN ('red_armband', 'party_member', 'five_elders', 'building_captain', 'mediator')",
+            "type IN ('red_armband', 'party_member', 'five_elders',"
+            " 'building_captain', 'mediator')",
             name="type",
         ),
     )

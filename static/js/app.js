@@ -12,6 +12,25 @@
       event.detail.headers["X-CSRFToken"] = token;
     }
   });
+  // On phones, tables become one card per row: each cell is labelled with its column's heading.
+  function labelTables(root) {
+    var tables = (root || document).querySelectorAll(".table-wrap table");
+    Array.prototype.forEach.call(tables, function (table) {
+      var heads = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) {
+        return th.textContent.trim();
+      });
+      if (!heads.length) { return; }
+      Array.prototype.forEach.call(table.querySelectorAll("tbody tr"), function (tr) {
+        Array.prototype.forEach.call(tr.children, function (cell, i) {
+          if (heads[i] && !cell.hasAttribute("data-label")) { cell.setAttribute("data-label", heads[i]); }
+        });
+      });
+      table.classList.add("stacked");
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { labelTables(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { labelTables(event.target); });
+
   // A network failure must not look like nothing happened.
   document.addEventListener("htmx:sendError", function () {
     var flash = document.getElementById("flash");
