@@ -1,0 +1,115 @@
+"""Every route, every role, with and without htmx: nothing crashes, and nobody in community A
+reads or changes anything of community B, whatever URL they try."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from portal.extensions import db
+
+ROLES = ("anonymous", "resident", "volunteer", "grid_worker", "secretary", "subdistrict_admin")
+
+
+def _ids(side) -> dict[str, int]:
+    return {
+        "person_id": side.resident.person.id,
+        "household_id": side.household.id,
+        "grid_id": side.grid.id,
+        "estate_id": side.estate.id,
+        "building_id": side.building.id,
+        "entrance_id": side.entrance.id,
+        "community_id": side.community.id,
+        "volunteer_id": side.pending_volunteer.id,
+    }
+
+
+def _routes(app):
+    for rule in app.url_map.iter_rules():
+        # Signing out mid-walk would test the rest as anonymous: logout has its own tests.
+        if rule.endpoint in ("static", "auth.logout"):
+            continue
+        yield rule
+
+
+def _url(rule, ids: dict[str, int]) -> str:
+    path = rule.rule
+    for name in rule.arguments:
+        path = path.replace(f"<int:{name}>", str(ids[name]))
+    return path
+
+
+def _snapshot() -> dict[str, list]:
+    """Every row of every table except the sign-in failure log."""
+    rows = {}
+    for table in db.metadata.sorted_tables:
+        if table.name == "login_failure":
+            continue
+        rows[table.name] = sorted(
+            map(tuple, db.session.execute(text(f'SELECT * FROM "{table.name}"')).all()), key=repr
+        )
+    db.session.commit()
+    return rows
+
+
+def _sign_in(client, auth, world, role):
+    if role != "anonymous":
+        auth.login(world.a.users[role].username)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("htmx", [False, True])
+def test_no_route_answers_another_communitys_ids(app, client, auth, world, role, htmx):
+    _sign_in(client, auth, world, role)
+    headers = {"HX-Request": "true"} if htmx else {}
+    before = _snapshot()
+    b_ids = _ids(world.b)
+    checked = 0
+    for rule in _routes(app):
+        if not rule.arguments:
+            continue
+        url = _url(rule, b_ids)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(url, method=method, data={}, headers=headers)
+            checked += 1
+            if role == "anonymous":
+                if htmx:
+                    assert response.headers.get("HX-Redirect", "").startswith("/login"), url
+                else:
+                    assert response.status_code == 302, (method, url, response.status_code)
+                    assert response.headers["Location"].startswith("/login")
+            elif htmx:
+                # htmx does not swap error answers: they come as a message for the flash area.
+                assert response.headers.get("HX-Retarget") == "#flash", (method, url)
+            else:
+                assert response.status_code in (403, 404), (method, url, response.status_code)
+            body = response.get_data(as_text=True)
+            assert world.b.resident.person.name not in body, (method, url)
+    assert checked > 30
+    assert _snapshot() == before
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_route_answers_every_role_without_crashing(app, client, auth, world, role):
+    _sign_in(client, auth, world, role)
+    a_ids = _ids(world.a)
+    for rule in _routes(app):
+        url = _url(rule, a_ids)
+        if role != "anonymous":
+            assert client.get("/").status_code == 200, f"signed out before {url}"
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            for headers in ({}, {"HX-Request": "true"}):
+                response = client.open(url, method=method, data={}, headers=headers)
+                assert response.status_code in (200, 302, 303, 400, 403, 404), (
+                    role,
+                    method,
+                    url,
+                    response.status_code,
+                )
+                if role == "anonymous" and rule.endpoint not in PUBLIC:
+                    assert response.status_code in (200, 302), (method, url)
+                    if response.status_code == 200:
+                        assert response.headers.get("HX-Redirect", "").startswith("/login")
+
+
+PUBLIC = {"auth.login", "auth.signup", "auth.language", "core.healthz"}
