@@ -73,7 +73,7 @@ def test_filter_by_care_need(client, auth, people):
     auth.login("secretary_a")
     page = _names(client, "?care=lives_alone")
     assert "李桂兰" in page and "张秀英" not in page
-    assert "No resident matches these filters." in _names(client, "?care=disabled")
+    assert "没有符合条件的居民。" in _names(client, "?care=disabled")
 
 
 def test_filter_with_and_without_household(client, auth, people):

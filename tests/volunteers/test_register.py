@@ -159,7 +159,7 @@ def test_edit_while_pending(client, auth, world):
     before = reload(world.a.pending_volunteer)
     applied_at = before.applied_at
     page = client.get("/volunteers/mine").get_data(as_text=True)
-    assert "Change my registration" in page
+    assert "修改我的报名信息" in page
     response = client.post(
         "/volunteers/mine", data=form(types=["red_armband", "building_captain"], skills="修水管")
     )
