@@ -48,7 +48,7 @@ def _configure(app: Flask, config: dict[str, Any] | None) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from portal import i18n
+    from portal import i18n, models  # noqa: F401  (all tables known to the metadata)
     from portal.database import configure_sqlite
     from portal.extensions import csrf, db, login_manager, migrate
 
@@ -65,11 +65,25 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from portal.auth.views import bp as auth_bp
     from portal.core.views import bp as core_bp
+    from portal.notifications.views import bp as notifications_bp
+    from portal.patrols.duty_views import bp as duty_bp
+    from portal.patrols.schedule_views import bp as schedule_bp
+    from portal.patrols.shift_views import bp as shifts_bp
     from portal.people.views import bp as people_bp
     from portal.places.views import bp as places_bp
     from portal.volunteers.views import bp as volunteers_bp
 
-    for bp in (core_bp, auth_bp, places_bp, people_bp, volunteers_bp):
+    for bp in (
+        core_bp,
+        auth_bp,
+        places_bp,
+        people_bp,
+        volunteers_bp,
+        schedule_bp,  # before shifts: /shifts/new must not be read as /shifts/<id>
+        shifts_bp,
+        duty_bp,
+        notifications_bp,
+    ):
         app.register_blueprint(bp)
 
 

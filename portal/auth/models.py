@@ -36,6 +36,8 @@ class User(UserMixin, db.Model):
     # Rotated on logout and password change, so a replayed session cookie stops working.
     session_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_session_token)
     active: Mapped[bool] = mapped_column(default=True)
+    # Secret for the personal iCalendar feed URL; reset by the user at will.
+    calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

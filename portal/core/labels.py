@@ -38,6 +38,23 @@ LABELS = {
         "ordinary": _l("Residential estate"),
         "resettlement": _l("Resettlement area"),
     },
+    "shift_kind": {
+        "patrol": _l("Patrol"),
+        "door_watch": _l("Door-to-door watch"),
+        "other": _l("Other duty"),
+    },
+    "shift_status": {"scheduled": _l("Scheduled"), "cancelled": _l("Cancelled")},
+    "signup_status": {
+        "confirmed": _l("Signed up"),
+        "waitlisted": _l("On the waitlist"),
+        "cancelled": _l("Cancelled"),
+    },
+    "attendance": {"present": _l("Present"), "no_show": _l("No-show")},
+    "visit_outcome": {
+        "ok": _l("All well"),
+        "needs_help": _l("Needs help"),
+        "not_home": _l("Not at home"),
+    },
     "sex": {"male": _l("Male"), "female": _l("Female")},
     "care_flag": {
         "lives_alone": _l("Elderly, living alone"),

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from sqlalchemy import Select, exists, func, or_, select, update
@@ -19,6 +18,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from portal.auth.models import User
 from portal.core.errors import DomainError
+from portal.core.timeutil import local_today
 from portal.core.validators import normalise_phone
 from portal.database import utcnow
 from portal.extensions import db
@@ -32,13 +32,6 @@ from portal.volunteers.models import (
     Volunteer,
     VolunteerType,
 )
-
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
-
-
-def local_today() -> date:
-    """Today's date in the communities' time zone (a party report is dated by it)."""
-    return datetime.now(LOCAL_TZ).date()
 
 
 def format_armband_no(community_id: int, seq: int) -> str:

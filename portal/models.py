@@ -1,0 +1,30 @@
+"""Every domain's models, imported together so that the metadata (and Alembic) sees them all."""
+
+from portal.auth.models import LoginFailure, User
+from portal.notifications.models import Notification
+from portal.patrols.models import DoorVisit, Hazard, PatrolReport, Shift, ShiftSeries, Signup
+from portal.people.models import Person
+from portal.places.models import Building, Community, Entrance, Estate, Grid, Household, Subdistrict
+from portal.volunteers.models import Volunteer, VolunteerType
+
+__all__ = [
+    "Building",
+    "Community",
+    "DoorVisit",
+    "Entrance",
+    "Estate",
+    "Grid",
+    "Hazard",
+    "Household",
+    "LoginFailure",
+    "Notification",
+    "PatrolReport",
+    "Person",
+    "Shift",
+    "ShiftSeries",
+    "Signup",
+    "Subdistrict",
+    "User",
+    "Volunteer",
+    "VolunteerType",
+]
