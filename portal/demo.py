@@ -14,6 +14,7 @@ from datetime import timedelta
 from werkzeug.security import generate_password_hash
 
 from portal.auth.models import User
+from portal.core.timeutil import LOCAL_TZ
 from portal.database import utcnow
 from portal.extensions import db
 from portal.people.models import Person
@@ -28,7 +29,7 @@ from portal.places.models import (
 )
 from portal.volunteers.forms import AVAILABILITY
 from portal.volunteers.models import FIVE_ELDER_KINDS, Volunteer, VolunteerType
-from portal.volunteers.services import LOCAL_TZ, format_armband_no
+from portal.volunteers.services import format_armband_no
 
 DEMO_PASSWORD = "tongxin-demo"
 SEED = 2026

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from portal.access import community_ids, get_scoped_or_404, grid_ids, require_grid, roles_required
 from portal.core.errors import DomainError
 from portal.core.labels import label
+from portal.core.timeutil import local_today
 from portal.core.validators import mask_phone
 from portal.extensions import db
 from portal.htmx import render, wants_fragment
@@ -363,7 +364,7 @@ def export():
                 buffer.truncate()
         yield buffer.getvalue()
 
-    filename = f"volunteers-{services.local_today().isoformat()}.csv"
+    filename = f"volunteers-{local_today().isoformat()}.csv"
     response = Response(stream_with_context(generate()), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from portal.volunteers.services import local_today
+from portal.core.timeutil import local_today
 from tests.volunteers.conftest import (
     HX,
     armband_seq,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from portal.volunteers.services import local_today
+from portal.core.timeutil import local_today
 from tests.volunteers.conftest import (
     make_applicant,
     reload,
