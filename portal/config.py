@@ -28,6 +28,11 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
     PAGE_SIZE = 20
+    # Photos: at most 10 MB each; a request may carry a little more (form fields).
+    MAX_PHOTO_BYTES = 10 * 1024 * 1024
+    MAX_CONTENT_LENGTH = 12 * 1024 * 1024
+    SHIFT_CANCEL_CUTOFF_HOURS = 2
+    SERIES_HORIZON_DAYS = 56
     # Failed sign-ins allowed per account and per client address inside the window.
     LOGIN_FAILURES_PER_ACCOUNT = 5
     LOGIN_FAILURES_PER_ADDRESS = 20

@@ -35,6 +35,10 @@ def init_app(app: Flask) -> None:
     def not_allowed(_e):
         return page(405, _("Not allowed"), _("That action is not available here."))
 
+    @app.errorhandler(413)
+    def too_large(_e):
+        return page(413, _("File too large"), _("The upload is too large: at most 10 MB per photo."))
+
     @app.errorhandler(CSRFError)
     def csrf_error(_e):
         return page(

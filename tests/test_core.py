@@ -91,3 +91,10 @@ def test_home_page_for_every_role(client, auth, world, role):
     response = client.get("/")
     assert response.status_code == 200
     assert user.display_name in response.get_data(as_text=True)
+
+
+def test_oversized_request_gets_a_friendly_413(client, app):
+    client.post("/language", data={"lang": "en"})
+    response = client.post("/login", data={"identifier": "x" * (13 * 1024 * 1024)})
+    assert response.status_code == 413
+    assert "at most 10 MB" in response.get_data(as_text=True)
