@@ -27,11 +27,17 @@ class Config:
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    # Number of reverse proxies (nginx...) in front of gunicorn; 0 ignores X-Forwarded-* headers.
+    PROXY_HOPS = int(os.environ.get("PROXY_HOPS", "0"))
     PAGE_SIZE = 20
     # Photos: at most 10 MB each; a request may carry a little more (form fields).
     MAX_PHOTO_BYTES = 10 * 1024 * 1024
     MAX_CONTENT_LENGTH = 12 * 1024 * 1024
     SHIFT_CANCEL_CUTOFF_HOURS = 2
+    # Where outbound SMS/WeChat messages go: "module:Class" with a send() method.
+    MESSAGE_BACKEND = os.environ.get(
+        "MESSAGE_BACKEND", "portal.notifications.services:LogBackend"
+    )
     SERIES_HORIZON_DAYS = 56
     # Failed sign-ins allowed per account and per client address inside the window.
     LOGIN_FAILURES_PER_ACCOUNT = 5

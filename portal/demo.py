@@ -16,6 +16,7 @@ from werkzeug.security import generate_password_hash
 from portal.auth.models import User
 from portal.core.timeutil import LOCAL_TZ
 from portal.database import utcnow
+from portal.demo_patrols import seed_demo_patrols
 from portal.extensions import db
 from portal.people.models import Person
 from portal.places.models import (
@@ -414,6 +415,7 @@ def seed_demo() -> None:
     for building, person in captains:
         building.captain = person
     db.session.flush()
+    seed_demo_patrols(first.community)
 
 
 def _first_community(demo: _Demo, place: _Place) -> list[tuple[Building, Person]]:
