@@ -70,6 +70,9 @@ def roles_required(*roles: str) -> Callable:
 
 def get_scoped_or_404(model: type[T], ident: Any) -> T:
     """Load ``model`` by primary key, or 404 when missing or outside the user's communities."""
+    # Ids beyond a 64-bit integer cannot exist (and overflow SQLite's driver): not found.
+    if isinstance(ident, int) and not 0 < ident < 2**63:
+        abort(404)
     obj = db.session.get(model, ident)
     if obj is None or obj.community_id not in community_ids():
         abort(404)

@@ -35,9 +35,7 @@ class Config:
     MAX_CONTENT_LENGTH = 12 * 1024 * 1024
     SHIFT_CANCEL_CUTOFF_HOURS = 2
     # Where outbound SMS/WeChat messages go: "module:Class" with a send() method.
-    MESSAGE_BACKEND = os.environ.get(
-        "MESSAGE_BACKEND", "portal.notifications.services:LogBackend"
-    )
+    MESSAGE_BACKEND = os.environ.get("MESSAGE_BACKEND", "portal.notifications.services:LogBackend")
     SERIES_HORIZON_DAYS = 56
     # Failed sign-ins allowed per account and per client address inside the window.
     LOGIN_FAILURES_PER_ACCOUNT = 5

@@ -37,7 +37,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(413)
     def too_large(_e):
-        return page(413, _("File too large"), _("The upload is too large: at most 10 MB per photo."))
+        return page(
+            413, _("File too large"), _("The upload is too large: at most 10 MB per photo.")
+        )
 
     @app.errorhandler(CSRFError)
     def csrf_error(_e):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, session
+from flask import Flask, current_app, has_request_context, session
 from flask_babel import get_locale
 
 from portal.extensions import babel
 
 
 def select_locale() -> str:
-    chosen = session.get("lang")
+    # Outside a request (CLI, cron jobs) there is no session: use the default language.
+    chosen = session.get("lang") if has_request_context() else None
     if chosen in current_app.config["LANGUAGES"]:
         return chosen
     return current_app.config["BABEL_DEFAULT_LOCALE"]

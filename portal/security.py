@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, Response
+from flask import Flask, Response, abort, request
 from flask_login import current_user
 
 CSP = (
@@ -24,7 +24,18 @@ def is_safe_next(target: str | None) -> bool:
     return not parts.scheme and not parts.netloc
 
 
+MAX_PAGE = 100_000
+
+
 def init_app(app: Flask) -> None:
+    @app.before_request
+    def _sane_page_numbers():
+        # A page number past any real list (or past a 64-bit OFFSET) is simply not found.
+        for name, value in request.args.items(multi=True):
+            if (name.endswith("page") or name == "past") and value.isdigit():
+                if int(value) > MAX_PAGE:
+                    abort(404)
+
     @app.after_request
     def _headers(response: Response) -> Response:
         response.headers.setdefault("Content-Security-Policy", CSP)

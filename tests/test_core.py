@@ -98,3 +98,17 @@ def test_oversized_request_gets_a_friendly_413(client, app):
     response = client.post("/login", data={"identifier": "x" * (13 * 1024 * 1024)})
     assert response.status_code == 413
     assert "at most 10 MB" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/people/" + "9" * 25,
+        "/volunteers/?page=" + "9" * 25,
+        "/places/?gpage=" + "9" * 25,
+        "/shifts/" + str(2**63),
+    ],
+)
+def test_absurd_ids_and_pages_are_not_found(client, auth, world, url):
+    auth.login("secretary_a")
+    assert client.get(url).status_code == 404
