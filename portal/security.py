@@ -32,9 +32,9 @@ def init_app(app: Flask) -> None:
     def _sane_page_numbers():
         # A page number past any real list (or past a 64-bit OFFSET) is simply not found.
         for name, value in request.args.items(multi=True):
-            if (name.endswith("page") or name == "past") and value.isdigit():
-                if int(value) > MAX_PAGE:
-                    abort(404)
+            paged = name.endswith("page") or name == "past"
+            if paged and value.isdigit() and int(value) > MAX_PAGE:
+                abort(404)
 
     @app.after_request
     def _headers(response: Response) -> Response:

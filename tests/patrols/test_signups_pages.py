@@ -138,11 +138,11 @@ def test_open_to_me(client, auth, world):
     su_hold(full, su_make_volunteer(a).person)
     su_make_shift(a, title="党员专场", allowed_types="party_member", starts_at=start)
     su_make_shift(a, title="红袖章专场", allowed_types="red_armband,mediator", starts_at=start)
-    held = su_make_shift(a, title="已报名", starts_at=start + timedelta(days=2))
+    held = su_make_shift(a, title="本人已占位", starts_at=start + timedelta(days=2))
     su_hold(held, a.volunteer.person)
     su_make_shift(a, title="时间冲突", starts_at=held.starts_at + timedelta(minutes=30))
     su_make_shift(a, title="进行中", starts_in=timedelta(minutes=-30))
-    names = ("可报名", "满员可候补", "党员专场", "红袖章专场", "已报名", "时间冲突", "进行中")
+    names = ("可报名", "满员可候补", "党员专场", "红袖章专场", "本人已占位", "时间冲突", "进行中")
     auth.login("volunteer_a")
     page = client.get("/shifts").get_data(as_text=True)
     assert _titles(page, names) == set(names)
@@ -457,7 +457,7 @@ def test_my_shifts_upcoming_and_past(client, auth, world, su_english):
 def test_my_shifts_survives_absurd_page_numbers(client, auth, world):
     auth.login("volunteer_a")
     huge = "9" * 25
-    # A page past any real list is "not found" app-wide; an absurd filter value just matches nothing.
+    # A page past any real list is not found app-wide; an absurd filter matches nothing.
     assert client.get(f"/my/shifts?page={huge}&past={huge}").status_code == 404
     assert client.get(f"/shifts?view=week&grid={huge}").status_code == 200
 
