@@ -71,12 +71,21 @@ def _empty_tables() -> None:
     db.session.commit()
 
 
+def _engine_options(url: str) -> dict:
+    options: dict = {"pool_pre_ping": True}
+    if url.startswith("postgresql"):
+        # Tests commit after every factory row; waiting for the disk each time only costs time.
+        options["connect_args"] = {"options": "-c synchronous_commit=off"}
+    return options
+
+
 @pytest.fixture
 def app(database_url):
     app = create_app(
         {
             "TESTING": True,
             "SQLALCHEMY_DATABASE_URI": database_url,
+            "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(database_url),
             "SECRET_KEY": "test-secret-key-that-is-long-enough-1234",
             "SERVER_NAME": "localhost",
         }
