@@ -71,6 +71,10 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from portal.auth.views import bp as auth_bp
     from portal.core.views import bp as core_bp
+    from portal.help.catalogue_views import bp as catalogue_bp
+    from portal.help.handling_views import bp as handling_bp
+    from portal.help.open311 import bp as open311_bp
+    from portal.help.views import bp as help_bp
     from portal.notifications.views import bp as notifications_bp
     from portal.patrols.duty_views import bp as duty_bp
     from portal.patrols.schedule_views import bp as schedule_bp
@@ -89,6 +93,10 @@ def _register_blueprints(app: Flask) -> None:
         shifts_bp,
         duty_bp,
         notifications_bp,
+        help_bp,
+        handling_bp,
+        catalogue_bp,
+        open311_bp,
     ):
         app.register_blueprint(bp)
 

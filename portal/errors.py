@@ -35,6 +35,14 @@ def init_app(app: Flask) -> None:
     def not_allowed(_e):
         return page(405, _("Not allowed"), _("That action is not available here."))
 
+    @app.errorhandler(409)
+    def conflict(_e):
+        return page(
+            409,
+            _("Not possible now"),
+            _("This step is not possible in the request's current state. Please reload the page."),
+        )
+
     @app.errorhandler(413)
     def too_large(_e):
         return page(

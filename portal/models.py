@@ -1,6 +1,7 @@
 """Every domain's models, imported together so that the metadata (and Alembic) sees them all."""
 
 from portal.auth.models import LoginFailure, User
+from portal.help.models import ApiKey, Category, HelpRequest, RequestEvent, RequestPhoto
 from portal.notifications.models import Notification
 from portal.patrols.models import DoorVisit, Hazard, PatrolReport, Shift, ShiftSeries, Signup
 from portal.people.models import Person
@@ -8,6 +9,11 @@ from portal.places.models import Building, Community, Entrance, Estate, Grid, Ho
 from portal.volunteers.models import Volunteer, VolunteerType
 
 __all__ = [
+    "ApiKey",
+    "Category",
+    "HelpRequest",
+    "RequestEvent",
+    "RequestPhoto",
     "Building",
     "Community",
     "DoorVisit",
