@@ -12,11 +12,13 @@ from portal.extensions import db
 
 
 def init_app(app: Flask) -> None:
+    from portal.help import cli as help_cli
     from portal.notifications import cli as notifications_cli
     from portal.patrols import cli as patrols_cli
 
     patrols_cli.register(app)
     notifications_cli.register(app)
+    help_cli.register(app)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(start_command)
     app.cli.add_command(create_community_command)
