@@ -67,6 +67,7 @@ def start_command(host: str, port: int) -> None:
 @click.option("--name", required=True)
 def create_community_command(subdistrict_name: str, name: str) -> None:
     """Create a community (and its subdistrict if new): the first step of a real deployment."""
+    from portal.help.catalogue import seed_catalogue
     from portal.places.models import Community, Subdistrict
 
     subdistrict = db.session.scalar(select(Subdistrict).where(Subdistrict.name == subdistrict_name))
@@ -83,6 +84,8 @@ def create_community_command(subdistrict_name: str, name: str) -> None:
         raise click.ClickException(f"community {name!r} already exists (id {exists})")
     community = Community(subdistrict_id=subdistrict.id, name=name)
     db.session.add(community)
+    db.session.flush()
+    seed_catalogue(community.id)  # the default request categories
     db.session.commit()
     click.echo(f"Community {community.name} created with id {community.id}.")
 

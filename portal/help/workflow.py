@@ -102,8 +102,8 @@ def apply(
         changes: dict[str, Any] = {"status": rule.target, "updated_at": now, **(values or {})}
         if rule.target in STAMPS:
             changes[STAMPS[rule.target]] = now
-        if rule.target in CLOSED:
-            changes["closed_at"] = now
+        if rule.target in CLOSED and source not in CLOSED:
+            changes["closed_at"] = now  # the loop closed; rating later does not move it
         won = db.session.execute(
             update(HelpRequest)
             .where(HelpRequest.id == request.id, HelpRequest.status == source)

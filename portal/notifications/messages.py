@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -19,6 +20,12 @@ HEADINGS = {
     "shift_reminder_24h": _l("Shift reminder"),
     "shift_reminder_2h": _l("Shift starting soon"),
     "shift_changed": _l("Shift changed"),
+    "request_accepted": _l("Request accepted"),
+    "request_dispatched": _l("A request for you"),
+    "request_done": _l("Request done"),
+    "request_rejected": _l("Request rejected"),
+    "request_escalated": _l("Overdue request"),
+    "request_reopened": _l("Request reopened"),
 }
 
 
@@ -62,12 +69,74 @@ def _shift_changed(p: Mapping[str, str]) -> str:
     )
 
 
+def _category(p: Mapping[str, str]) -> str:
+    """The request's category in the reader's language (English name when reading English)."""
+    locale = get_locale()
+    if locale is not None and locale.language == "en" and p.get("category_en"):
+        return p["category_en"]
+    return p["title"]
+
+
+def _request_accepted(p: Mapping[str, str]) -> str:
+    return _(
+        "Your request no. %(number)s (“%(title)s”) was accepted and is being handled.",
+        number=p["number"],
+        title=_category(p),
+    )
+
+
+def _request_dispatched(p: Mapping[str, str]) -> str:
+    return _(
+        "Request no. %(number)s (“%(title)s”) was given to you. Please open it for the details.",
+        number=p["number"],
+        title=_category(p),
+    )
+
+
+def _request_done(p: Mapping[str, str]) -> str:
+    return _(
+        "Your request no. %(number)s (“%(title)s”) is done. Please confirm the result and rate it.",
+        number=p["number"],
+        title=_category(p),
+    )
+
+
+def _request_rejected(p: Mapping[str, str]) -> str:
+    return _(
+        "Your request no. %(number)s (“%(title)s”) was rejected. Open it to see the reason.",
+        number=p["number"],
+        title=_category(p),
+    )
+
+
+def _request_escalated(p: Mapping[str, str]) -> str:
+    return _(
+        "Request no. %(number)s (“%(title)s”) is past its time limit and needs your attention.",
+        number=p["number"],
+        title=_category(p),
+    )
+
+
+def _request_reopened(p: Mapping[str, str]) -> str:
+    return _(
+        "The result of request no. %(number)s (“%(title)s”) was not accepted: it is open again.",
+        number=p["number"],
+        title=_category(p),
+    )
+
+
 RENDERERS: dict[str, Callable[[Mapping[str, str]], str]] = {
     "shift_cancelled": _shift_cancelled,
     "waitlist_promoted": _waitlist_promoted,
     "shift_reminder_24h": _reminder_24h,
     "shift_reminder_2h": _reminder_2h,
     "shift_changed": _shift_changed,
+    "request_accepted": _request_accepted,
+    "request_dispatched": _request_dispatched,
+    "request_done": _request_done,
+    "request_rejected": _request_rejected,
+    "request_escalated": _request_escalated,
+    "request_reopened": _request_reopened,
 }
 
 
