@@ -16,8 +16,10 @@ from werkzeug.security import generate_password_hash
 from portal.auth.models import User
 from portal.core.timeutil import LOCAL_TZ
 from portal.database import utcnow
+from portal.demo_help import seed_help_demo
 from portal.demo_patrols import seed_demo_patrols
 from portal.extensions import db
+from portal.help.catalogue import seed_catalogue
 from portal.people.models import Person
 from portal.places.models import (
     Building,
@@ -406,6 +408,8 @@ def seed_demo() -> None:
         )
     )
     db.session.flush()
+    for place in (first, second):
+        seed_catalogue(place.community.id)
     captains = _first_community(demo, first) + _second_community(demo, second)
     for place in (first, second):
         place.community.armband_seq = place.armbands
@@ -416,6 +420,7 @@ def seed_demo() -> None:
         building.captain = person
     db.session.flush()
     seed_demo_patrols(first.community)
+    seed_help_demo()
 
 
 def _first_community(demo: _Demo, place: _Place) -> list[tuple[Building, Person]]:
