@@ -202,7 +202,7 @@ def test_deactivated_category_is_not_offered_but_stays(client, auth, cat_world):
     assert db.session.get(Category, water.id).active is False
     offered = {c.code for c in active_minors(cat_world.a.community.id)}
     assert "repair.water" not in offered and "help.shopping" in offered
-    assert "Not offered" in client.get("/catalogue").get_data(as_text=True)
+    assert "未开放" in client.get("/catalogue").get_data(as_text=True)
 
 
 @pytest.mark.parametrize(

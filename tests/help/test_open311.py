@@ -195,7 +195,7 @@ def test_requests_list_has_the_spec_fields_and_no_personal_data(client, o_reques
     open_ = by_id[str(world.a.o_open.id)]
     assert open_["status"] == "open" and open_["status_notes"] == "dispatched"
     assert open_["service_code"] == "repair.water" and open_["service_name"] == "水管漏水"
-    assert open_["agency_responsible"] == "Property company"
+    assert open_["agency_responsible"] == "物业公司"  # labels follow the default language (Chinese)
     assert open_["description"] == "3号楼水管漏水"
     assert open_["address"] == f"{world.a.estate.name}1号楼"
     assert str(open_["address_id"]) == str(world.a.building.id)
