@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import io
-from contextlib import contextmanager
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
 from PIL import Image
-from sqlalchemy import event
 
 from portal.core.timeutil import now_utc
 from portal.extensions import db
 from portal.help.models import Category, HelpRequest, RequestEvent
+from tests import helpers
 
 # --- intake (submitting, the request page) ----------------------------------------------------
 
@@ -218,21 +217,7 @@ def hd_world(world):
     return world
 
 
-def hd_reload(model, ident):
-    db.session.commit()  # ends the read snapshot and expires what was loaded
-    return db.session.get(model, ident)
+hd_reload = helpers.reload
 
 
-@contextmanager
-def hd_count_queries():
-    """Count the SQL statements sent while the block runs."""
-    counter = {"n": 0}
-
-    def before(conn, cursor, statement, parameters, context, executemany):
-        counter["n"] += 1
-
-    event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        yield counter
-    finally:
-        event.remove(db.engine, "before_cursor_execute", before)
+hd_count_queries = helpers.count_queries

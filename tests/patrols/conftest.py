@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from portal.core.timeutil import now_utc
 from portal.extensions import db
 from portal.patrols.codes import new_checkin_code
 from portal.patrols.models import Shift, Signup
-from tests import factories
+from tests import factories, helpers
 
 # --- duty (on the day: check-in, attendance, door watch, report) ------------------------------
 
@@ -57,24 +56,10 @@ def duty_make_signup(shift: Shift, person, status: str = "confirmed", **kw) -> S
     return signup
 
 
-def duty_reload(model, ident):
-    db.session.commit()  # ends the read snapshot and expires what was loaded
-    return db.session.get(model, ident)
+duty_reload = helpers.reload
 
 
-@contextmanager
-def duty_count_queries():
-    """Count the SQL statements sent while the block runs."""
-    counter = {"n": 0}
-
-    def before(conn, cursor, statement, parameters, context, executemany):
-        counter["n"] += 1
-
-    event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        yield counter
-    finally:
-        event.remove(db.engine, "before_cursor_execute", before)
+duty_count_queries = helpers.count_queries
 
 
 @pytest.fixture
@@ -179,9 +164,7 @@ def su_hold(shift: Shift, person, status: str = "confirmed", **kw) -> Signup:
     return signup
 
 
-def su_reload(model, ident):
-    db.session.commit()  # ends the read snapshot and expires what was loaded
-    return db.session.get(model, ident)
+su_reload = helpers.reload
 
 
 def su_signup_of(shift: Shift, person) -> Signup | None:
@@ -191,19 +174,7 @@ def su_signup_of(shift: Shift, person) -> Signup | None:
     )
 
 
-@contextmanager
-def su_count_queries():
-    """Count the SQL statements sent while the block runs."""
-    counter = {"n": 0}
-
-    def before(conn, cursor, statement, parameters, context, executemany):
-        counter["n"] += 1
-
-    event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        yield counter
-    finally:
-        event.remove(db.engine, "before_cursor_execute", before)
+su_count_queries = helpers.count_queries
 
 
 @pytest.fixture
@@ -309,19 +280,7 @@ def sched_volunteer(side, name=None, types=("red_armband",)):
     return user
 
 
-@contextmanager
-def sched_count_queries():
-    """Count the SQL statements sent while the block runs."""
-    counter = {"n": 0}
-
-    def before(conn, cursor, statement, parameters, context, executemany):
-        counter["n"] += 1
-
-    event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        yield counter
-    finally:
-        event.remove(db.engine, "before_cursor_execute", before)
+sched_count_queries = helpers.count_queries
 
 
 @pytest.fixture

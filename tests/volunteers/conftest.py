@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from portal.auth.models import User
 from portal.extensions import db
 from portal.places.models import Community
 from portal.volunteers.models import Volunteer
-from tests import factories
+from tests import factories, helpers
 
 HX = {"HX-Request": "true"}
 
@@ -80,16 +78,4 @@ def snapshot(volunteer: Volunteer) -> tuple:
     )
 
 
-@contextmanager
-def count_queries():
-    """Count the SQL statements sent while the block runs."""
-    counter = {"n": 0}
-
-    def before(conn, cursor, statement, parameters, context, executemany):
-        counter["n"] += 1
-
-    event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        yield counter
-    finally:
-        event.remove(db.engine, "before_cursor_execute", before)
+count_queries = helpers.count_queries
