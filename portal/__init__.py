@@ -70,6 +70,7 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from portal.auth.views import bp as auth_bp
+    from portal.certificates.views import bp as certificates_bp
     from portal.core.views import bp as core_bp
     from portal.help.catalogue_views import bp as catalogue_bp
     from portal.help.handling_views import bp as handling_bp
@@ -81,6 +82,10 @@ def _register_blueprints(app: Flask) -> None:
     from portal.patrols.shift_views import bp as shifts_bp
     from portal.people.views import bp as people_bp
     from portal.places.views import bp as places_bp
+    from portal.points.admin_views import bp as points_admin_bp
+    from portal.points.views import bp as points_bp
+    from portal.rewards.manage_views import bp as rewards_manage_bp
+    from portal.rewards.views import bp as rewards_bp
     from portal.volunteers.views import bp as volunteers_bp
 
     for bp in (
@@ -97,6 +102,11 @@ def _register_blueprints(app: Flask) -> None:
         handling_bp,
         catalogue_bp,
         open311_bp,
+        points_bp,
+        points_admin_bp,
+        rewards_manage_bp,  # before rewards: /rewards/manage must not be read as /rewards/<id>
+        rewards_bp,
+        certificates_bp,
     ):
         app.register_blueprint(bp)
 

@@ -1,14 +1,24 @@
 """Every domain's models, imported together so that the metadata (and Alembic) sees them all."""
 
 from portal.auth.models import LoginFailure, User
+from portal.certificates.models import Certificate
 from portal.help.models import ApiKey, Category, HelpRequest, RequestEvent, RequestPhoto
 from portal.notifications.models import Notification
 from portal.patrols.models import DoorVisit, Hazard, PatrolReport, Shift, ShiftSeries, Signup
 from portal.people.models import Person
 from portal.places.models import Building, Community, Entrance, Estate, Grid, Household, Subdistrict
+from portal.points.models import PointsAccount, PointsEntry, PointsRule, PointsTally
+from portal.rewards.models import Redemption, Reward
 from portal.volunteers.models import Volunteer, VolunteerType
 
 __all__ = [
+    "Certificate",
+    "PointsAccount",
+    "PointsEntry",
+    "PointsRule",
+    "PointsTally",
+    "Redemption",
+    "Reward",
     "ApiKey",
     "Category",
     "HelpRequest",

@@ -117,6 +117,11 @@ def record_hours(req: HelpRequest, now: datetime) -> bool:
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.refresh(req)
+    if won == 1:
+        # Points by category and the hours enter the ledger in the verifying transaction.
+        from portal.points.ledger import award_request
+
+        award_request(req)
     return won == 1
 
 

@@ -298,6 +298,11 @@ def record_hours(signup: Signup, hours: Decimal, now: datetime) -> bool:
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.refresh(signup)
+    if won == 1:
+        # Points and hours enter the ledger in the same transaction that verifies them.
+        from portal.points.ledger import award_signup
+
+        award_signup(signup)
     return won == 1
 
 

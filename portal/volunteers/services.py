@@ -237,6 +237,10 @@ def approve_volunteer(volunteer: Volunteer, actor: User, today: date | None = No
         .execution_options(synchronize_session=False)
     )
     db.session.refresh(volunteer)
+    if volunteer.party_reported_on is not None:
+        from portal.points.ledger import award_party_report
+
+        award_party_report(volunteer)
     return Decision(volunteer=volunteer, won=True, armband_no=volunteer.armband_no)
 
 

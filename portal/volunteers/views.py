@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from portal.access import community_ids, get_scoped_or_404, grid_ids, require_grid, roles_required
 from portal.core.errors import DomainError
+from portal.core.exports import csv_cell
 from portal.core.labels import label
 from portal.core.timeutil import local_today
 from portal.core.validators import mask_phone
@@ -286,12 +287,6 @@ def detail(volunteer_id: int):
     return render("volunteers/detail.html", volunteer=volunteer, masked=_masked())
 
 
-def _csv_cell(value: object) -> str:
-    # A cell that starts like a formula would run in Excel: make it plain text.
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def _export_header() -> list[str]:
     return [
         _("Name"),
@@ -351,13 +346,13 @@ def export():
     def generate() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow([_csv_cell(title) for title in _export_header()])
+        writer.writerow([csv_cell(title) for title in _export_header()])
         yield "\ufeff" + buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
         labels = _ExportLabels()
         for row in services.export_rows(filters, ids, grids):
-            writer.writerow(_csv_cell(value) for value in _export_values(row, labels, masked))
+            writer.writerow(csv_cell(value) for value in _export_values(row, labels, masked))
             if buffer.tell() > 32_000:
                 yield buffer.getvalue()
                 buffer.seek(0)
