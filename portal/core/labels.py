@@ -34,6 +34,18 @@ LABELS = {
         "approved": _l("Approved"),
         "rejected": _l("Rejected"),
     },
+    "entry_kind": {
+        "patrol": _l("Patrol"),
+        "door_watch": _l("Door-to-door watch"),
+        "duty": _l("Other duty"),
+        "help": _l("Neighbour help"),
+        "mediation": _l("Mediation"),
+        "party_report": _l("Party member reporting"),
+        "adjustment": _l("Adjustment"),
+        "redemption": _l("Reward redeemed"),
+        "reversal": _l("Correction (reversal)"),
+    },
+    "points_period": {"month": _l("This month"), "year": _l("This year"), "all": _l("All time")},
     "estate_kind": {
         "ordinary": _l("Residential estate"),
         "resettlement": _l("Resettlement area"),

@@ -90,7 +90,7 @@ class _PlanForm(FlaskForm):
     notes = TextAreaField(_l("Notes"), filters=[strip], validators=[Length(max=MAX_NOTES)])
     points_per_hour = IntegerField(
         _l("Points per hour"),
-        default=0,
+        default=None,
         validators=[
             Optional(),
             NumberRange(

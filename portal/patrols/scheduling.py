@@ -291,7 +291,15 @@ def _check_plan(
     ):
         errors["leader_id"] = _("Choose an approved volunteer of this community as the leader.")
 
-    points = plan.points_per_hour or 0
+    if plan.points_per_hour is None:
+        # Left empty: the community's points rule for this kind (a later rule change does not
+        # alter shifts already made: their figure is what volunteers were promised).
+        from portal.points.ledger import rules_for
+
+        per_hour = f"per_hour:{kind}" if kind in SHIFT_KINDS else "per_hour:other"
+        points = int(rules_for(community_id).get(per_hour, 0))
+    else:
+        points = plan.points_per_hour
     if not 0 <= points <= MAX_POINTS_PER_HOUR:
         errors["points_per_hour"] = _("Enter a number from 0 to %(max)d.", max=MAX_POINTS_PER_HOUR)
 

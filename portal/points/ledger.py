@@ -14,7 +14,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -225,7 +225,8 @@ def multiplier_for(person_id: int, rules: dict[str, Decimal]) -> Decimal:
         .join(Volunteer, Volunteer.id == VolunteerType.volunteer_id)
         .where(Volunteer.person_id == person_id, Volunteer.status == "approved")
     ).all()
-    found = [rules[f"multiplier:{t}"] for t in types if f"multiplier:{t}" in rules]
+    # A type without a multiplier of its own counts as 1, so it still competes for the highest.
+    found = [rules.get(f"multiplier:{t}", Decimal(1)) for t in types]
     return max(found) if found else Decimal(1)
 
 
@@ -236,11 +237,24 @@ class Award:
 
 
 def _earned_on(person_id: int, day: date) -> int:
+    """Activity points of the person's day, less those reversed (a reversed award frees room)."""
+    earning = select(PointsEntry.id).where(
+        PointsEntry.person_id == person_id,
+        PointsEntry.occurred_on == day,
+        PointsEntry.kind.in_(EARNING_KINDS),
+    )
     total = db.session.scalar(
         select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
             PointsEntry.person_id == person_id,
             PointsEntry.occurred_on == day,
-            PointsEntry.kind.in_(EARNING_KINDS),
+            or_(
+                PointsEntry.kind.in_(EARNING_KINDS),
+                and_(
+                    PointsEntry.kind == "reversal",
+                    PointsEntry.source_type == "entry",
+                    PointsEntry.source_id.in_(earning.scalar_subquery()),
+                ),
+            ),
         )
     )
     return int(total or 0)
