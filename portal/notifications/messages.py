@@ -26,6 +26,8 @@ HEADINGS = {
     "request_rejected": _l("Request rejected"),
     "request_escalated": _l("Overdue request"),
     "request_reopened": _l("Request reopened"),
+    "reward_handed_over": _l("Reward handed over"),
+    "redemption_cancelled": _l("Redemption cancelled"),
 }
 
 
@@ -125,6 +127,24 @@ def _request_reopened(p: Mapping[str, str]) -> str:
     )
 
 
+def _reward_handed_over(p: Mapping[str, str]) -> str:
+    return _(
+        "You collected “%(reward)s” (voucher %(code)s). Enjoy it, and thank you for your service!",
+        reward=p["reward"],
+        code=p["code"],
+    )
+
+
+def _redemption_cancelled(p: Mapping[str, str]) -> str:
+    return _(
+        "Your redemption of “%(reward)s” (voucher %(code)s) was cancelled and the points were "
+        "given back. Reason: %(reason)s",
+        reward=p["reward"],
+        code=p["code"],
+        reason=p["reason"],
+    )
+
+
 RENDERERS: dict[str, Callable[[Mapping[str, str]], str]] = {
     "shift_cancelled": _shift_cancelled,
     "waitlist_promoted": _waitlist_promoted,
@@ -137,6 +157,8 @@ RENDERERS: dict[str, Callable[[Mapping[str, str]], str]] = {
     "request_rejected": _request_rejected,
     "request_escalated": _request_escalated,
     "request_reopened": _request_reopened,
+    "reward_handed_over": _reward_handed_over,
+    "redemption_cancelled": _redemption_cancelled,
 }
 
 

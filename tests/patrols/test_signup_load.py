@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode
@@ -110,16 +111,13 @@ def _wait_until_serving(port: int, process: subprocess.Popen, log) -> None:
         time.sleep(0.1)
 
 
-@pytest.fixture(scope="module")
-def su_server(database_url):
-    """gunicorn with 4 sync workers on a free port, serving the suite's database.
-
-    Started once for this module: the workers keep no state between requests, so the tables
-    emptied after each test (by the app fixture) are all they see.
-    """
+@contextmanager
+def gunicorn_serving(database_url: str, workers: int = 4):
+    """gunicorn with ``workers`` sync workers on a free port, serving the suite's database;
+    yields the port. A traceback in a worker fails the test even if every answer looked fine."""
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": SECRET}
-    command = [sys.executable, "-m", "gunicorn", "-w", "4", "-b", f"127.0.0.1:{port}"]
+    command = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}"]
     command += ["--log-level", "warning", "--timeout", "60", "wsgi:app"]
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -135,8 +133,15 @@ def su_server(database_url):
                 process.wait()
         log.seek(0)
         output = log.read().decode(errors="replace")
-    # A traceback in a worker is a failure even if every answer looked fine.
     assert "Traceback" not in output, output
+
+
+@pytest.fixture(scope="module")
+def su_server(database_url):
+    """Started once for this module: the workers keep no state between requests, so the tables
+    emptied after each test (by the app fixture) are all they see."""
+    with gunicorn_serving(database_url) as port:
+        yield port
 
 
 def _signed_in(port: int, usernames: list[str], page: str) -> list[Browser]:
