@@ -36,6 +36,8 @@ class Config:
     SHIFT_CANCEL_CUTOFF_HOURS = 2
     # Where outbound SMS/WeChat messages go: "module:Class" with a send() method.
     MESSAGE_BACKEND = os.environ.get("MESSAGE_BACKEND", "portal.notifications.services:LogBackend")
+    # A TrueType CJK font for the hours certificates' PDF; unset: Debian's fonts-wqy-microhei.
+    CERTIFICATE_FONT = os.environ.get("CERTIFICATE_FONT")
     SERIES_HORIZON_DAYS = 56
     # Failed sign-ins allowed per account and per client address inside the window.
     LOGIN_FAILURES_PER_ACCOUNT = 5
