@@ -18,6 +18,7 @@ from portal.core.timeutil import LOCAL_TZ
 from portal.database import utcnow
 from portal.demo_help import seed_help_demo
 from portal.demo_patrols import seed_demo_patrols
+from portal.demo_points import seed_points_demo
 from portal.extensions import db
 from portal.help.catalogue import seed_catalogue
 from portal.people.models import Person
@@ -421,6 +422,7 @@ def seed_demo() -> None:
     db.session.flush()
     seed_demo_patrols(first.community)
     seed_help_demo()
+    seed_points_demo()
 
 
 def _first_community(demo: _Demo, place: _Place) -> list[tuple[Building, Person]]:
