@@ -3,6 +3,7 @@
 The suite runs on a throw-away SQLite file, or on PostgreSQL when ``TEST_DATABASE_URL`` is set
 (``REQUIRE_POSTGRES=1`` picks the local server and makes an unreachable one fail the run).
 The schema is built once per run by the Alembic revisions; each test starts from empty tables.
+Under pytest-xdist (``-n auto``) every worker has its own SQLite file or PostgreSQL database.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 from flask import has_app_context
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from portal import create_app
 from portal.extensions import db
@@ -37,11 +38,35 @@ def _database_url(tmp_dir: str) -> str:
     return "sqlite:///" + str(Path(tmp_dir) / "test.db")
 
 
+def _worker_database(url: str) -> str:
+    """Under pytest-xdist each worker gets its own PostgreSQL database (``test_gw0``, ...),
+    created next to the given one; without xdist the given database is used as it is."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+            if exists is None:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # unreachable server: fail loudly, never skip silently
+        pytest.exit(f"PostgreSQL at {url} is not usable: {exc}", returncode=3)
+    finally:
+        engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def database_url():
     tmp_dir = tempfile.mkdtemp(prefix="tongxin-test-")
     url = _database_url(tmp_dir)
     if url.startswith("postgresql"):
+        url = _worker_database(url)
         engine = create_engine(url)
         try:
             with engine.begin() as conn:

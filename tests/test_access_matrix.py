@@ -4,10 +4,13 @@ reads or changes anything of community B, whatever URL they try."""
 from __future__ import annotations
 
 from datetime import date, time, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
 
+from portal.certificates.models import Certificate
+from portal.certificates.services import new_number
 from portal.core.timeutil import now_utc
 from portal.extensions import db
 from portal.help.apikeys import create_api_key
@@ -15,6 +18,8 @@ from portal.help.models import Category, HelpRequest, RequestPhoto
 from portal.notifications.models import Notification
 from portal.patrols.codes import new_checkin_code
 from portal.patrols.models import Hazard, PatrolReport, Shift, ShiftSeries, Signup
+from portal.points import ledger
+from portal.rewards.models import Redemption, Reward
 
 ROLES = ("anonymous", "resident", "volunteer", "grid_worker", "secretary", "subdistrict_admin")
 
@@ -79,6 +84,26 @@ def _add_duties(side) -> None:
     # catalogue: an Open311 API key of the side's community.
     side.api_key, _full_key = create_api_key(side.community.id, "12345", None)
     db.session.commit()
+    # points: a ledger entry of the side's volunteer, a reward, a redemption, a certificate.
+    person_id = side.volunteer.person.id
+    side.entry = ledger.adjust(
+        person_id, points=100, hours=Decimal(3), reason="开账", actor_id=side.secretary.id
+    )
+    side.reward = Reward(community_id=side.community.id, name="大米", cost=10, stock=5)
+    db.session.add(side.reward)
+    db.session.flush()
+    side.redemption = Redemption(
+        community_id=side.community.id, reward_id=side.reward.id, person_id=person_id, cost=10,
+        voucher_code=f"V{side.community.id:07d}",
+    )  # fmt: skip
+    side.certificate = Certificate(
+        number=new_number(2030), person_id=person_id, community_id=side.community.id,
+        holder_name=side.volunteer.person.name, community_name=side.community.name,
+        period_start=date(2030, 1, 1), period_end=date(2030, 1, 31), total_hours=Decimal(3),
+        activity_count=1, activities=[],
+    )  # fmt: skip
+    db.session.add_all([side.redemption, side.certificate])
+    db.session.commit()
 
 
 @pytest.fixture
@@ -111,6 +136,10 @@ def _ids(side) -> dict[str, int]:
         "key_id": side.api_key.id,
         "code": "repair.water",
         "fmt": "json",
+        "entry_id": side.entry.id,
+        "reward_id": side.reward.id,
+        "redemption_id": side.redemption.id,
+        "number": side.certificate.number,
     }
 
 
@@ -169,6 +198,11 @@ def test_no_route_answers_another_communitys_ids(app, client, auth, duties, role
                 assert response.status_code in expected, (method, url)
                 assert world.b.resident.person.name not in body_of(response)
                 continue
+            if rule.endpoint in VERIFY_PAGES:
+                # Anyone holding a certificate's number may check it: masked, never the name.
+                assert response.status_code == 200, (method, url)
+                assert world.b.volunteer.person.name not in body_of(response)
+                continue
             if rule.endpoint in SECRET_LINKS:
                 # Public by design, but B's secret answers nobody but its holder's URL.
                 assert response.status_code == 200 and world.b.shift.title in body_of(response)
@@ -214,7 +248,12 @@ def test_every_route_answers_every_role_without_crashing(app, client, auth, duti
                         assert response.headers.get("HX-Redirect", "").startswith("/login")
 
 
-PUBLIC = {"auth.login", "auth.signup", "auth.language", "core.healthz", "shifts.calendar_feed"}
+PUBLIC = {
+    "auth.login", "auth.signup", "auth.language", "core.healthz", "shifts.calendar_feed",
+    "certificates.verify",
+}  # fmt: skip
+# Public pages that state what a number certifies (masked), for whoever holds the number.
+VERIFY_PAGES = {"certificates.verify"}
 # Open311 GeoReport v2 (portal/help/open311.py): public by the standard, scoped by jurisdiction_id
 # or api_key, never by the session.
 OPEN_API = {

@@ -54,4 +54,9 @@ def home():
             ).all(),
         }
     volunteer = current_user.person.volunteer if current_user.person else None
-    return render("core/home.html", stats=stats, volunteer=volunteer)
+    account = None
+    if current_user.person_id is not None:
+        from portal.points.models import PointsAccount
+
+        account = db.session.get(PointsAccount, current_user.person_id)
+    return render("core/home.html", stats=stats, volunteer=volunteer, account=account)

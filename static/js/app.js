@@ -45,4 +45,18 @@
       flash.appendChild(p);
     }
   });
+
+  // One menu of the main bar open at a time; a tap elsewhere closes it.
+  document.addEventListener("toggle", function (event) {
+    var menu = event.target;
+    if (!menu.classList || !menu.classList.contains("menu") || !menu.open) { return; }
+    document.querySelectorAll("details.menu[open]").forEach(function (other) {
+      if (other !== menu) { other.open = false; }
+    });
+  }, true);
+  document.addEventListener("click", function (event) {
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      if (!menu.contains(event.target)) { menu.open = false; }
+    });
+  });
 })();

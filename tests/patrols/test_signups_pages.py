@@ -365,7 +365,7 @@ def test_volunteers_see_masked_names(client, auth, world, su_detail):
     assert "张秀英" not in page and "张*英" in page
     assert "欧阳明华" not in page and "欧**华" in page
     assert "李建国" not in page and "李*国" not in page  # the waitlist is a number only
-    assert "/lead" not in page and "/edit" not in page
+    assert f"/shifts/{su_detail.id}/lead" not in page and "/edit" not in page
 
 
 @pytest.mark.parametrize("username", ["secretary_a", "gridworker_a", "admin_a", "leader_su"])
