@@ -86,13 +86,10 @@ def database_url():
 
 
 def _empty_tables() -> None:
-    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
-    if db.engine.dialect.name == "postgresql":
-        quoted = ", ".join(f'"{name}"' for name in tables)
-        db.session.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
-    else:
-        for name in tables:
-            db.session.execute(text(f'DELETE FROM "{name}"'))
+    # DELETE, children first, on both engines: on PostgreSQL a TRUNCATE of every table makes new
+    # files for each table and index (0.2 s a test, against 5 ms for deleting a test's few rows).
+    for table in reversed(db.metadata.sorted_tables):
+        db.session.execute(text(f'DELETE FROM "{table.name}"'))
     db.session.commit()
 
 

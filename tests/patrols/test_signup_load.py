@@ -125,7 +125,9 @@ def gunicorn_serving(database_url: str, workers: int = 4):
             _wait_until_serving(port, process, log)
             yield port
         finally:
-            process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
+            # Graceful stop: a worker finishes the request in hand (a quick stop mid-answer logs
+            # a SystemExit traceback that is no fault of the app).
+            process.send_signal(signal.SIGTERM)
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
