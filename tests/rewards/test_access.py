@@ -20,7 +20,9 @@ PHOTO = "2030/" + "ab" * 16 + ".jpg"
 
 def _side(side, uploads) -> SimpleNamespace:
     """A reward with a photo on disk, and a redemption of it by the side's volunteer."""
-    reward = rw_make_reward(side, name=f"专属礼品{side.community.id}", cost=10, stock=5, photo=PHOTO)
+    reward = rw_make_reward(
+        side, name=f"专属礼品{side.community.id}", cost=10, stock=5, photo=PHOTO
+    )
     rw_give_points(side.volunteer.person, 100)
     redemption = rw_redeemed(side, reward)
     return SimpleNamespace(reward=reward.id, redemption=redemption.id)
