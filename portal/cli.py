@@ -20,6 +20,7 @@ def init_app(app: Flask) -> None:
     notifications_cli.register(app)
     help_cli.register(app)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(seed_bench_command)
     app.cli.add_command(start_command)
     app.cli.add_command(create_community_command)
     app.cli.add_command(create_user_command)
@@ -42,6 +43,37 @@ def seed_demo_command() -> None:
     seed_demo()
     db.session.commit()
     click.echo("Demo data loaded. Every demo account's password is tongxin-demo.")
+
+
+@click.command("seed-bench")
+@click.option("--scale", type=click.Choice(["small", "city"]), default="small", show_default=True)
+@click.option(
+    "--today",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="The day the data set stands at (default: today, UTC).",
+)
+def seed_bench_command(scale: str, today) -> None:  # noqa: ANN001
+    """Build the synthetic city for the load benchmark (only into an empty database)."""
+    import time as _time
+
+    from portal.seed_bench import NotEmpty, seed_bench
+
+    started = _time.perf_counter()
+    try:
+        counts = seed_bench(scale, today.date() if today else None)
+    except NotEmpty as error:
+        db.session.rollback()
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    elapsed = _time.perf_counter() - started
+    for table, count in counts.items():
+        click.echo(f"{table:16} {count:>10,}")
+    click.echo(f"{'total':16} {sum(counts.values()):>10,}")
+    click.echo(
+        f"seed-bench --scale {scale}: {elapsed:.1f} s."
+        " Password of every bench account: tongxin-bench."
+    )
 
 
 @click.command("start")
