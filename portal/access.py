@@ -68,12 +68,13 @@ def roles_required(*roles: str) -> Callable:
     return decorator
 
 
-def get_scoped_or_404(model: type[T], ident: Any) -> T:
-    """Load ``model`` by primary key, or 404 when missing or outside the user's communities."""
+def get_scoped_or_404(model: type[T], ident: Any, options: list | None = None) -> T:
+    """Load ``model`` by primary key (with loader ``options``), or 404 when missing or outside
+    the user's communities."""
     # Ids beyond a 64-bit integer cannot exist (and overflow SQLite's driver): not found.
     if isinstance(ident, int) and not 0 < ident < 2**63:
         abort(404)
-    obj = db.session.get(model, ident)
+    obj = db.session.get(model, ident, options=options or [])
     if obj is None or obj.community_id not in community_ids():
         abort(404)
     return obj

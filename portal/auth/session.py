@@ -20,10 +20,15 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(token: str):
+        from sqlalchemy.orm import joinedload
+
         from portal.auth.models import User
 
+        # Most pages read current_user.person: load it with the user (one query, not two).
         return db.session.scalar(
-            select(User).where(User.session_token == token, User.active.is_(True))
+            select(User)
+            .options(joinedload(User.person))
+            .where(User.session_token == token, User.active.is_(True))
         )
 
     @login_manager.unauthorized_handler

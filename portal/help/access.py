@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import abort
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from portal.access import get_scoped_or_404, require_grid
 from portal.auth.models import User
@@ -18,8 +19,13 @@ from portal.help.workflow import BOARD, HOLDER, REQUESTER, STAFF
 
 
 def _worker_grid_ids(user: User) -> set[int]:
+    from flask_login import current_user
+
+    from portal.access import grid_ids
     from portal.places.models import grid_worker
 
+    if user is current_user._get_current_object():
+        return set(grid_ids() or [])  # cached for the request
     return set(
         db.session.scalars(select(grid_worker.c.grid_id).where(grid_worker.c.user_id == user.id))
     )
@@ -79,10 +85,20 @@ def may_view(user: User, request: HelpRequest, parties: set[str]) -> bool:
     return BOARD in parties and request.status in OPEN_STATUSES
 
 
+# What a request's pages show about it, loaded with it (one query, not one per relation).
+_DETAIL_OPTIONS = [
+    joinedload(HelpRequest.category),
+    joinedload(HelpRequest.requester),
+    joinedload(HelpRequest.volunteer),
+    joinedload(HelpRequest.household),
+    joinedload(HelpRequest.building),
+]
+
+
 def get_request_or_404(request_id: int) -> HelpRequest:
     """The request, or 404 outside the community, outside a grid worker's grids, or for a
     resident/volunteer who is no party to it."""
-    req = get_scoped_or_404(HelpRequest, request_id)
+    req = get_scoped_or_404(HelpRequest, request_id, options=_DETAIL_OPTIONS)
     parties = parties_for(current_user, req)
     if current_user.role == "grid_worker":
         if not parties & {REQUESTER, HOLDER}:

@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from sqlalchemy.orm import joinedload
 from wtforms import BooleanField, DateField, SelectField
 from wtforms.validators import Optional
 
@@ -70,7 +71,7 @@ def _person() -> Person | None:
 def _visible(shift_id: int) -> Shift:
     if shift_id >= 2**63:  # SQLite cannot even compare such an id: it exists nowhere
         abort(404)
-    shift = get_scoped_or_404(Shift, shift_id)
+    shift = get_scoped_or_404(Shift, shift_id, options=[joinedload(Shift.grid)])
     require_grid(shift.grid_id)
     return shift
 

@@ -65,17 +65,14 @@ def eligibility(person_id: int | None) -> Eligibility | None:
     """The person's approved registration, read fresh from the database; None if not approved."""
     if person_id is None:
         return None
-    row = db.session.execute(
-        select(Volunteer.id, Volunteer.community_id).where(
-            Volunteer.person_id == person_id, Volunteer.status == "approved"
-        )
-    ).first()
-    if row is None:
+    rows = db.session.execute(
+        select(Volunteer.community_id, VolunteerType.type)
+        .outerjoin(VolunteerType, VolunteerType.volunteer_id == Volunteer.id)
+        .where(Volunteer.person_id == person_id, Volunteer.status == "approved")
+    ).all()
+    if not rows:
         return None
-    types = list(
-        db.session.scalars(select(VolunteerType.type).where(VolunteerType.volunteer_id == row.id))
-    )
-    return Eligibility(community_id=row.community_id, types=types)
+    return Eligibility(community_id=rows[0][0], types=[t for _c, t in rows if t is not None])
 
 
 def held_status(shift_id: int, person_id: int) -> str | None:
@@ -110,7 +107,12 @@ def _type_names(types: list[str]) -> str:
 # --- the rules -----------------------------------------------------------------------------
 
 
-def check_signup_rules(shift: Shift, person: Person | None, now: datetime | None = None) -> None:
+_UNREAD = object()
+
+
+def check_signup_rules(
+    shift: Shift, person: Person | None, now: datetime | None = None, *, held: object = _UNREAD
+) -> None:
     """Raise DomainError({"_": why}) unless ``person`` may take a place (or a waitlist place).
 
     The shift is scheduled and not started; the person is an approved volunteer of its
@@ -125,7 +127,8 @@ def check_signup_rules(shift: Shift, person: Person | None, now: datetime | None
     volunteer = eligibility(person.id if person is not None else None)
     if volunteer is None or volunteer.community_id != shift.community_id:
         raise DomainError({"_": _("Only approved volunteers of this community can sign up.")})
-    held = held_status(shift.id, person.id)
+    if held is _UNREAD:  # the caller may already know the person's status on the shift
+        held = held_status(shift.id, person.id)
     if held == "confirmed":
         raise DomainError({"_": _("You already have a place on this shift.")})
     if held == "waitlisted":
@@ -485,7 +488,7 @@ def signup_state(
         )
     state = SignupState(shift=shift, taken=shift.taken, waiting=waiting)
     try:
-        check_signup_rules(shift, person, now)
+        check_signup_rules(shift, person, now, held=row.status if row is not None else None)
     except DomainError as error:
         state.reason = error.errors["_"]
         volunteer = eligibility(person.id)
