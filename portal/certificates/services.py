@@ -142,7 +142,7 @@ def period_activities(person_id: int, start: date, end: date) -> list[Activity]:
             .order_by(PointsEntry.occurred_on, PointsEntry.id)
         )
     )
-    cancelled = ledger.reversed_ids([e.id for e in entries])
+    cancelled = ledger.reversed_ids(entries)
     entries = [e for e in entries if e.id not in cancelled]
     titles = _titles(entries)
     return [

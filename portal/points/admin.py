@@ -311,7 +311,7 @@ def keyset_page(
         items=rows,
         newer=newer,
         older=older,
-        reversed=ledger.reversed_ids([r.id for r in rows]),
+        reversed=ledger.reversed_ids(rows),
     )
 
 

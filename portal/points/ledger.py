@@ -447,14 +447,18 @@ def reverse(entry: PointsEntry, *, reason: str, actor_id: int | None) -> PointsE
     return row
 
 
-def reversed_ids(entry_ids: list[int]) -> set[int]:
-    """Which of these entries have been reversed (one query)."""
-    if not entry_ids:
+def reversed_ids(entries: list[PointsEntry]) -> set[int]:
+    """Which of these entries have been reversed (one query, on the unique key's index: a
+    reversal belongs to the same person as the entry it cancels)."""
+    if not entries:
         return set()
     return set(
         db.session.scalars(
             select(PointsEntry.source_id).where(
-                PointsEntry.source_type == "entry", PointsEntry.source_id.in_(entry_ids)
+                PointsEntry.person_id.in_({e.person_id for e in entries}),
+                PointsEntry.kind == "reversal",
+                PointsEntry.source_type == "entry",
+                PointsEntry.source_id.in_([e.id for e in entries]),
             )
         )
     )

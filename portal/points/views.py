@@ -117,7 +117,7 @@ def _history():
         "form": form,
         "filters": filters,
         "pagination": pagination,
-        "reversed": ledger.reversed_ids([entry.id for entry in pagination.items]),
+        "reversed": ledger.reversed_ids(list(pagination.items)),
         "kind_labels": KIND_LABELS,
     }
 

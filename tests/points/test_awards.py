@@ -646,7 +646,7 @@ def test_balance_invariant_after_a_random_mix(world, pa_request):
                 candidates = [
                     e
                     for e in _entries(person.id)
-                    if e.kind != "reversal" and e.id not in ledger.reversed_ids([e.id])
+                    if e.kind != "reversal" and e.id not in ledger.reversed_ids([e])
                 ]
                 if not candidates:
                     continue
