@@ -114,9 +114,10 @@ def _register_blueprints(app: Flask) -> None:
 def _register_hooks(app: Flask) -> None:
     from portal import cli, errors, security
     from portal.auth import session as auth_session
-    from portal.core import labels
+    from portal.core import labels, querycount
 
     auth_session.init_app(app)
+    querycount.init_app(app)
     labels.init_app(app)
     errors.init_app(app)
     security.init_app(app)

@@ -43,3 +43,5 @@ class Config:
     LOGIN_FAILURES_PER_ACCOUNT = 5
     LOGIN_FAILURES_PER_ADDRESS = 20
     LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
+    # Benchmark aid: count SQL statements per request into an X-Query-Count header.
+    QUERY_COUNT_HEADER = os.environ.get("QUERY_COUNT_HEADER", "0") == "1"

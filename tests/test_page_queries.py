@@ -4,7 +4,6 @@ same pages to it at city scale, where the count must not grow)."""
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 
 from portal.auth.models import User
