@@ -287,19 +287,9 @@ class CancelOutcome:
     promoted: list[int] = field(default_factory=list)  # sign-up ids moved up from the waitlist
 
 
-def cancel_signup(
-    shift: Shift,
-    person: Person,
-    now: datetime | None = None,
-    cutoff: float | None = None,
-) -> CancelOutcome:
-    """Give a place back (before the cutoff) or leave the waitlist (before the start).
-
-    A freed place goes to the first on the waitlist, who is notified. Raises DomainError when
-    there is nothing to cancel, the shift has started, or the cutoff has passed.
-    """
-    now = now or now_utc()
-    cutoff = cutoff_hours() if cutoff is None else cutoff
+def _held_row(shift: Shift, person: Person, now: datetime, cutoff: float):
+    """The person's place or waitlist entry on the shift, if they may still give it up;
+    DomainError otherwise (nothing held, shift started, cutoff passed for a place)."""
     row = db.session.execute(
         select(Signup.id, Signup.status).where(
             Signup.shift_id == shift.id, Signup.person_id == person.id
@@ -321,13 +311,35 @@ def cancel_signup(
                 )
             }
         )
-    changed = db.session.execute(
-        update(Signup)
-        .where(Signup.id == row.id, Signup.status == row.status)
-        .values(status="cancelled", cancelled_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if changed != 1:
+    return row
+
+
+def cancel_signup(
+    shift: Shift,
+    person: Person,
+    now: datetime | None = None,
+    cutoff: float | None = None,
+) -> CancelOutcome:
+    """Give a place back (before the cutoff) or leave the waitlist (before the start).
+
+    A freed place goes to the first on the waitlist, who is notified. Raises DomainError when
+    there is nothing to cancel, the shift has started, or the cutoff has passed.
+    """
+    now = now or now_utc()
+    cutoff = cutoff_hours() if cutoff is None else cutoff
+    # A parallel request may move the row between our read and our UPDATE (a cancel elsewhere
+    # promotes this person off the waitlist): read again and act on what it is now.
+    for _attempt in range(3):
+        row = _held_row(shift, person, now, cutoff)
+        changed = db.session.execute(
+            update(Signup)
+            .where(Signup.id == row.id, Signup.status == row.status)
+            .values(status="cancelled", cancelled_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if changed == 1:
+            break
+    else:
         raise DomainError({"_": _("Your sign-up was changed meanwhile. Please reload the page.")})
     outcome = CancelOutcome(previous=row.status)
     if row.status == "confirmed":

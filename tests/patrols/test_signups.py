@@ -4,6 +4,7 @@ the cutoff, htmx fragments and the no-JavaScript path."""
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
@@ -445,3 +446,32 @@ def test_csrf_is_required(client, auth, world):
     response = client.post(f"/shifts/{shift.id}/signup", csrf=False)
     assert response.status_code == 400
     assert _signups(shift) == {}
+
+
+def test_leaving_the_waitlist_just_after_a_promotion_gives_the_place_back(
+    su_request, world, monkeypatch
+):
+    """A parallel cancel promoted the person between their read and their UPDATE (seen under load
+    on PostgreSQL): the cancel reads again and gives back the place they now hold."""
+    shift = su_make_shift(world.a, capacity=1)
+    holder = su_make_volunteer(world.a)
+    waiting = su_make_volunteer(world.a)
+    su_hold(shift, holder.person)
+    su_hold(shift, waiting.person, "waitlisted", waitlisted_at=now_utc() - timedelta(hours=1))
+    signups.cancel_signup(shift, holder.person)  # promotes ``waiting``
+    db.session.commit()
+    stale = su_signup_of(shift, waiting.person)
+    real = signups._held_row
+    reads = []
+
+    def first_read_is_stale(*args):
+        row = real(*args)
+        reads.append(row.status)
+        return SimpleNamespace(id=stale.id, status="waitlisted") if len(reads) == 1 else row
+
+    monkeypatch.setattr(signups, "_held_row", first_read_is_stale)
+    outcome = signups.cancel_signup(shift, waiting.person)
+    db.session.commit()
+    assert outcome.previous == "confirmed" and len(reads) == 2
+    assert su_signup_of(shift, waiting.person).status == "cancelled"
+    assert _taken(shift) == 0
