@@ -75,6 +75,8 @@ def test_volunteer_redeems_and_secretary_hands_over_on_a_phone(
     page.goto(f"{live_server}/rewards/redemptions")
     page.fill("#code", redemption.voucher_code.lower())
     page.press("#code", "Enter")
+    # Enter fires the input's change and the form's submit; hx-sync="this:replace" keeps one answer
+    page.wait_for_url(f"**code={redemption.voucher_code.lower()}*")
     row = page.locator(f"#redemption-{redemption.id}")
     row.wait_for()
     _fits(page)
