@@ -9,9 +9,13 @@ from portal.people.models import Person
 from portal.places.models import Building, Community, Entrance, Estate, Grid, Household, Subdistrict
 from portal.points.models import PointsAccount, PointsEntry, PointsRule, PointsTally
 from portal.rewards.models import Redemption, Reward
+from portal.trust.models import AuditEntry, Consent, IdempotencyKey
 from portal.volunteers.models import Volunteer, VolunteerType
 
 __all__ = [
+    "AuditEntry",
+    "Consent",
+    "IdempotencyKey",
     "Certificate",
     "PointsAccount",
     "PointsEntry",

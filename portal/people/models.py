@@ -29,6 +29,12 @@ class Person(db.Model):
     empty_nest: Mapped[bool] = mapped_column(default=False)
     disabled: Mapped[bool] = mapped_column(default=False)
     care_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A resident under 14 is registered with a guardian (another person of the community).
+    guardian_person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("person.id", ondelete="SET NULL"), index=True
+    )
+    # Erased on request (PIPL): personal fields anonymised, ledger totals kept.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     household: Mapped[Household | None] = relationship(back_populates="residents")  # noqa: F821
