@@ -40,9 +40,22 @@ def run_migrations_online():
     conf_args.setdefault("compare_type", True)
 
     with db.engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode rebuilds a table (copy, drop, rename). With foreign keys enforced, dropping
+            # a table that other rows reference fails, so the check is off while migrating (the
+            # pragma only works outside a transaction: set it on the driver connection) and the
+            # whole database is checked afterwards.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
         context.configure(connection=connection, target_metadata=target_metadata, **conf_args)
         with context.begin_transaction():
             context.run_migrations()
+        if sqlite:
+            driver = connection.connection.driver_connection
+            broken = driver.execute("PRAGMA foreign_key_check").fetchall()
+            driver.execute("PRAGMA foreign_keys=ON")
+            if broken:
+                raise RuntimeError(f"foreign key check failed after migrating: {broken[:5]}")
 
 
 if context.is_offline_mode():

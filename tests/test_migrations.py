@@ -58,3 +58,47 @@ def test_migrations_match_the_models_on_postgresql(database_url):
         assert _tables() == set(db.metadata.tables)
         assert _schema_differences() == []
         db.engine.dispose()
+
+
+def test_upgrading_a_sqlite_database_that_holds_rows_keeps_them(tmp_path):
+    """Batch mode rebuilds tables that other rows reference (person, when the trust revision
+    added its guardian link): the upgrade must not trip over the foreign keys it leaves intact."""
+    from sqlalchemy import text
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/d.db"})
+    with app.app_context():
+        upgrade(revision="5641d1ea12fb")
+        with db.engine.begin() as connection:
+            connection.execute(text("INSERT INTO subdistrict (id, name) VALUES (1, '街道')"))
+            connection.execute(
+                text(
+                    "INSERT INTO community (id, subdistrict_id, name, address, armband_seq)"
+                    " VALUES (1, 1, '社区', '', 0)"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO person (id, community_id, name, lives_alone, empty_nest,"
+                    " disabled, care_consent_at, created_at) VALUES (1, 1, '张三', 1, 0, 0,"
+                    " '2026-02-01 00:00:00', '2026-01-01 00:00:00')"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO user (id, username, password_hash, role, community_id,"
+                    " person_id, session_token, active, created_at) VALUES (1, 'zs', 'x',"
+                    " 'resident', 1, 1, 'tok', 1, '2026-01-01 00:00:00')"
+                )
+            )
+        upgrade()
+        with db.engine.connect() as connection:
+            assert connection.execute(text("SELECT name FROM person")).scalar() == "张三"
+            assert connection.execute(text("SELECT person_id FROM user")).scalar() == 1
+            assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+            assert connection.execute(text("PRAGMA foreign_key_check")).all() == []
+            # the care consent given before consent records existed is now a record
+            assert connection.execute(
+                text("SELECT person_id, purpose, notice_version, withdrawn_at FROM consent")
+            ).all() == [(1, "care_flags", "before-2026-11", None)]
+        assert _schema_differences() == []
+        db.engine.dispose()
