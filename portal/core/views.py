@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from functools import cache
+
 from flask import Blueprint, jsonify
 from flask_login import current_user, login_required
-from sqlalchemy import func, select, text
+from sqlalchemy import Select, bindparam, func, select, text
+from sqlalchemy.orm import joinedload
 
 from portal.access import community_ids, grid_ids
 from portal.extensions import db
@@ -22,6 +25,24 @@ def healthz():
         db.session.rollback()
         return jsonify(status="unavailable"), 503
     return jsonify(status="ok")
+
+
+@cache
+def _own_volunteer() -> Select:
+    # The status card reads the registration's types and grid: one query for all three.
+    # Built once: building a statement costs SQLAlchemy more than running it.
+    return (
+        select(Volunteer)
+        .options(joinedload(Volunteer.type_links), joinedload(Volunteer.grid))
+        .where(Volunteer.person_id == bindparam("person_id"))
+    )
+
+
+@cache
+def _own_account() -> Select:
+    from portal.points.models import PointsAccount
+
+    return select(PointsAccount).where(PointsAccount.person_id == bindparam("person_id"))
 
 
 @bp.get("/")
@@ -53,10 +74,9 @@ def home():
                 select(Community).where(Community.id.in_(ids)).order_by(Community.name)
             ).all(),
         }
-    volunteer = current_user.person.volunteer if current_user.person else None
-    account = None
+    volunteer = account = None
     if current_user.person_id is not None:
-        from portal.points.models import PointsAccount
-
-        account = db.session.get(PointsAccount, current_user.person_id)
+        params = {"person_id": current_user.person_id}
+        volunteer = db.session.scalar(_own_volunteer(), params)
+        account = db.session.scalar(_own_account(), params)
     return render("core/home.html", stats=stats, volunteer=volunteer, account=account)

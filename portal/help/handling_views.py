@@ -76,14 +76,16 @@ def category_name(category: Category | None) -> str:
     return category.name_en if locale is not None and locale.language == "en" else category.name_zh
 
 
-@bp.context_processor
-def _labels() -> dict:
-    return {
-        "status_labels": STATUS_LABELS,
-        "unit_labels": UNIT_LABELS,
-        "urgency_labels": URGENCY_LABELS,
-        "category_name": category_name,
-    }
+@bp.record_once
+def _labels(state) -> None:  # noqa: ANN001
+    # Template globals, not a context processor: handling/macros.html is then imported
+    # without context, so Jinja builds its module once instead of once per queue row.
+    state.app.jinja_env.globals.update(
+        status_labels=STATUS_LABELS,
+        unit_labels=UNIT_LABELS,
+        urgency_labels=URGENCY_LABELS,
+        category_name=category_name,
+    )
 
 
 def _page(name: str = "page") -> int:

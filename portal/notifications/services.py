@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from functools import cache
 from importlib import import_module
 from typing import Any, Protocol
 
 from flask import current_app, has_request_context, url_for
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -99,13 +100,17 @@ def notify(
     return created
 
 
+@cache
+def _unread_count_statement() -> Select:
+    # Built once (every page asks it for the bell): building costs more than running it.
+    return select(func.count(Notification.id)).where(
+        Notification.user_id == bindparam("user_id"), Notification.read_at.is_(None)
+    )
+
+
 def unread_count(user_id: int) -> int:
     """How many of the user's notifications are unread (one COUNT query)."""
-    return db.session.scalar(
-        select(func.count(Notification.id)).where(
-            Notification.user_id == user_id, Notification.read_at.is_(None)
-        )
-    )
+    return db.session.scalar(_unread_count_statement(), {"user_id": user_id})
 
 
 def notifications_query(user_id: int) -> Select:

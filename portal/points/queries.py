@@ -11,9 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import cache
 from math import ceil
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import aliased
 
 from portal.database import utcnow
@@ -174,24 +186,28 @@ class Board:
 
 
 def _ranked(board: Board, *columns, tally=PointsTally, account=PointsAccount) -> Select:
-    """``columns`` over the listed people with points on ``board`` (before any ordering)."""
+    """``columns`` over the listed people with points on ``board`` (before any ordering).
+
+    Only the board's shape (scope, typed or not, place known or not) shapes the statement; its
+    values are bound parameters (``_board_params``), so the statements below are built once per
+    shape: building one costs SQLAlchemy more than running it."""
     query = (
         select(*columns)
         .select_from(tally)
         .join(account, account.person_id == tally.person_id)
-        .where(tally.period == board.key, tally.points > 0, account.listed.is_(True))
+        .where(tally.period == bindparam("period"), tally.points > 0, account.listed.is_(True))
     )
     if board.place_id is None:
         return query.where(false())
     if board.scope == "community":
-        query = query.where(tally.community_id == board.community_id)
+        query = query.where(tally.community_id == bindparam("place_id"))
     elif board.scope == "subdistrict":
-        query = query.where(tally.subdistrict_id == board.subdistrict_id)
+        query = query.where(tally.subdistrict_id == bindparam("place_id"))
     else:
         query = query.where(
             tally.person_id.in_(
                 select(Volunteer.person_id).where(
-                    Volunteer.grid_id == board.grid_id, Volunteer.status == "approved"
+                    Volunteer.grid_id == bindparam("place_id"), Volunteer.status == "approved"
                 )
             )
         )
@@ -201,10 +217,18 @@ def _ranked(board: Board, *columns, tally=PointsTally, account=PointsAccount) ->
                 Volunteer.person_id == tally.person_id,
                 Volunteer.status == "approved",
                 VolunteerType.volunteer_id == Volunteer.id,
-                VolunteerType.type == board.type,
+                VolunteerType.type == bindparam("type"),
             )
         )
     return query
+
+
+def _board_params(board: Board, **extra: object) -> dict[str, object]:
+    return {"period": board.key, "place_id": board.place_id, "type": board.type, **extra}
+
+
+def _shape(board: Board) -> tuple[str, bool, bool]:
+    return (board.scope, board.type in VOLUNTEER_TYPES, board.place_id is None)
 
 
 def rank_order(tally=PointsTally) -> tuple:
@@ -259,16 +283,15 @@ class BoardPage:
         return self.page + 1 if self.has_next else None
 
 
-def board_page(board: Board, page: int, per_page: int = BOARD_PAGE_SIZE) -> BoardPage:
-    """One page of the board with rank numbers that run on across pages (two queries)."""
+@cache
+def _board_statements(shape: tuple[str, bool, bool]) -> tuple[Select, Select]:
+    """(count, page of rows) for boards of one shape."""
     from portal.people.models import Person
     from portal.places.models import Community
 
-    page = min(max(page, 1), MAX_PAGE)
-    total = db.session.scalar(
-        select(func.count()).select_from(_ranked(board, PointsTally.person_id).subquery())
-    )
-    rows = db.session.execute(
+    board = _shape_board(shape)
+    count = select(func.count()).select_from(_ranked(board, PointsTally.person_id).subquery())
+    rows = (
         _ranked(
             board,
             PointsTally.person_id,
@@ -280,8 +303,36 @@ def board_page(board: Board, page: int, per_page: int = BOARD_PAGE_SIZE) -> Boar
         .join(Person, Person.id == PointsTally.person_id)
         .join(Community, Community.id == PointsTally.community_id)
         .order_by(*rank_order())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+    return count, rows
+
+
+def _shape_board(shape: tuple[str, bool, bool]) -> Board:
+    """A stand-in board of ``shape`` for building statements (values come as parameters)."""
+    scope, typed, no_place = shape
+    place = None if no_place else 0
+    return Board(
+        scope=scope,
+        period="",
+        key="",
+        type=VOLUNTEER_TYPES[0] if typed else None,
+        grid_id=place,
+        community_id=place,
+        subdistrict_id=place,
+    )
+
+
+def board_page(board: Board, page: int, per_page: int = BOARD_PAGE_SIZE) -> BoardPage:
+    """One page of the board with rank numbers that run on across pages (two queries)."""
+
+    page = min(max(page, 1), MAX_PAGE)
+    count_statement, rows_statement = _board_statements(_shape(board))
+    params = _board_params(board)
+    total = db.session.scalar(count_statement, params)
+    rows = db.session.execute(
+        rows_statement, {**params, "limit": per_page, "offset": (page - 1) * per_page}
     ).all()
     first = (page - 1) * per_page + 1
     items = [
@@ -298,16 +349,17 @@ class Place:
     points: int | None = None
 
 
-def my_place(board: Board, person_id: int) -> Place:
-    """Whether the person agreed to be listed and, if they are on ``board``, their rank:
-    one query (the count of people ranked before them, under the same tie rule)."""
+@cache
+def _place_statement(shape: tuple[str, bool, bool]) -> Select:
+    """The person's listing, points and how many rank before them, for boards of ``shape``."""
+    board = _shape_board(shape)
     mine = _ranked(
         board,
         PointsTally.person_id,
         PointsTally.points,
         PointsTally.hours,
         PointsTally.last_earned_at,
-    ).where(PointsTally.person_id == person_id)
+    ).where(PointsTally.person_id == bindparam("person_id"))
     mine = mine.subquery("mine")
     other = aliased(PointsTally, name="other")
     other_account = aliased(PointsAccount, name="other_account")
@@ -329,11 +381,19 @@ def my_place(board: Board, person_id: int) -> Place:
         .correlate(mine)
         .scalar_subquery()
     )
-    row = db.session.execute(
+    return (
         select(PointsAccount.listed, mine.c.points, ahead)
         .select_from(PointsAccount)
         .outerjoin(mine, mine.c.person_id == PointsAccount.person_id)
-        .where(PointsAccount.person_id == person_id)
+        .where(PointsAccount.person_id == bindparam("person_id"))
+    )
+
+
+def my_place(board: Board, person_id: int) -> Place:
+    """Whether the person agreed to be listed and, if they are on ``board``, their rank:
+    one query (the count of people ranked before them, under the same tie rule)."""
+    row = db.session.execute(
+        _place_statement(_shape(board)), _board_params(board, person_id=person_id)
     ).first()
     if row is None:
         return Place(listed=False, rank=None)
