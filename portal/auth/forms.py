@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, Form, HiddenField, PasswordField, SelectField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length, Regexp
 
-from portal.core.validators import phone_number, strong_password
+from portal.auth.passwords import not_common
+from portal.core.validators import phone_number
 
 USERNAME_RE = r"^[A-Za-z0-9_.-]+$"
 
@@ -30,7 +31,7 @@ class SignupForm(FlaskForm):
         ],
     )
     password = PasswordField(
-        _l("Password"), validators=[InputRequired(), Length(min=8, max=128), strong_password]
+        _l("Password"), validators=[InputRequired(), Length(min=8, max=128), not_common]
     )
     confirm = PasswordField(
         _l("Repeat password"),
@@ -41,9 +42,23 @@ class SignupForm(FlaskForm):
 class PasswordChangeForm(FlaskForm):
     current = PasswordField(_l("Current password"), validators=[InputRequired()])
     password = PasswordField(
-        _l("New password"), validators=[InputRequired(), Length(min=8, max=128), strong_password]
+        _l("New password"), validators=[InputRequired(), Length(min=8, max=128), not_common]
     )
     confirm = PasswordField(
         _l("Repeat new password"),
         validators=[InputRequired(), EqualTo("password", message=_l("The passwords differ."))],
     )
+
+
+class AccountFilterForm(Form):
+    """The accounts list's search, read from the query string (no CSRF: a GET)."""
+
+    q = StringField(
+        _l("Name or username"),
+        filters=[lambda v: v.strip() if v else v],
+        validators=[Length(max=40)],
+    )
+
+
+class RoleForm(FlaskForm):
+    role = SelectField(_l("Role"), validators=[InputRequired()])

@@ -33,7 +33,8 @@ class User(UserMixin, db.Model):
     person_id: Mapped[int | None] = mapped_column(
         ForeignKey("person.id", ondelete="SET NULL"), unique=True
     )
-    # Rotated on logout and password change, so a replayed session cookie stops working.
+    # Rotated on logout, password change, role change and disabling, so a replayed session or
+    # remember-me cookie stops working at its next request.
     session_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_session_token)
     active: Mapped[bool] = mapped_column(default=True)
     # Secret for the personal iCalendar feed URL; reset by the user at will.
@@ -68,6 +69,13 @@ class User(UserMixin, db.Model):
         return self.active
 
     def set_password(self, password: str) -> None:
+        """Hash with scrypt. Every way of setting a password passes here, so the rules hold for
+        all of them: DomainError({"password": reason}) for a short or common password, or one
+        equal to the username or phone."""
+        from portal.auth.passwords import ensure_acceptable
+
+        phone = self.person.phone if self.person is not None else None
+        ensure_acceptable(password, username=self.username, phone=phone)
         self.password_hash = generate_password_hash(password, method="scrypt")
 
     def check_password(self, password: str) -> bool:

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from portal.auth import services
 from portal.auth.forms import LoginForm, PasswordChangeForm, SignupForm
+from portal.auth.session import fresh_session, mark_seen
 from portal.core.errors import DomainError
 from portal.extensions import db
 from portal.htmx import render
@@ -14,14 +15,6 @@ from portal.places.models import Community
 from portal.security import is_safe_next
 
 bp = Blueprint("auth", __name__)
-
-
-def _fresh_session() -> None:
-    """Drop everything in the session (new CSRF token too) except the chosen language."""
-    lang = session.get("lang")
-    session.clear()
-    if lang:
-        session["lang"] = lang
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -40,8 +33,11 @@ def login():
             db.session.commit()  # keep the failure record: it is what throttles guessing
             error.apply_to(form)
         else:
-            _fresh_session()
-            login_user(user, remember=form.remember.data)
+            # A new session (new CSRF token) at every sign-in. Staff sessions end after idling,
+            # so staff get no remember-me cookie, which would outlive that.
+            fresh_session()
+            login_user(user, remember=bool(form.remember.data) and not user.is_staff)
+            mark_seen()
             db.session.commit()
             target = form.next.data
             return redirect(target if is_safe_next(target) else url_for("core.home"), code=303)
@@ -51,10 +47,11 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
-    current_user.rotate_session_token()
+    services.sign_out(current_user._get_current_object())
     db.session.commit()
+    # This order keeps logout_user's note to delete a remember-me cookie.
+    fresh_session()
     logout_user()
-    _fresh_session()
     flash(_("You have signed out."), "info")
     return redirect(url_for("auth.login"), code=303)
 
@@ -79,8 +76,9 @@ def signup():
         except DomainError as error:
             error.apply_to(form)
         else:
-            _fresh_session()
+            fresh_session()
             login_user(user)
+            mark_seen()
             db.session.commit()
             flash(_("Welcome! Your account is ready."), "success")
             return redirect(url_for("core.home"), code=303)
@@ -98,8 +96,11 @@ def password():
         except DomainError as error:
             error.apply_to(form)
         else:
-            # The token changed: sign this session in again with it, end all others.
+            # The token changed: sign this session in again with it (a new session and CSRF
+            # token, like any sign-in); all others have ended.
+            fresh_session()
             login_user(user)
+            mark_seen()
             db.session.commit()
             flash(_("Your password has been changed."), "success")
             return redirect(url_for("core.home"), code=303)
