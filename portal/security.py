@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, abort, request
 from flask_login import current_user
 
+from portal.htmx import add_vary
+
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'self'; "
@@ -27,6 +29,12 @@ def is_safe_next(target: str | None) -> bool:
 MAX_PAGE = 100_000
 
 
+def _no_store(response: Response) -> str:
+    """``no-store``, keeping a view's stricter wording (``private, no-store``) as it is."""
+    current = response.headers.get("Cache-Control", "")
+    return current if "no-store" in current else "no-store"
+
+
 def init_app(app: Flask) -> None:
     @app.before_request
     def _sane_page_numbers():
@@ -42,8 +50,16 @@ def init_app(app: Flask) -> None:
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers["X-Frame-Options"] = "DENY"
-        if app.config.get("SESSION_COOKIE_SECURE"):
+        if app.config.get("SESSION_COOKIE_SECURE") or app.config.get("PRODUCTION"):
             response.headers["Strict-Transport-Security"] = "max-age=31536000"
+        add_vary(response)
+        if request.endpoint == "static":
+            # The app's own CSS, script and icons: the same for everyone, revalidated by ETag.
+            return response
         if current_user and current_user.is_authenticated:
-            response.headers["Cache-Control"] = "no-store"
+            response.headers["Cache-Control"] = _no_store(response)
+        else:
+            # Anonymous pages carry the session's CSRF token: never for a shared cache either.
+            # A view that chose its own caching (the secret calendar feed) keeps it.
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
