@@ -1,13 +1,44 @@
-"""Friendly error pages; a crash rolls back so nothing half-written stays."""
+"""Friendly error pages; a crash rolls back so nothing half-written stays. A signed-in user's
+refusals (403, and 404 on a real route: an id of another community, or one that does not exist)
+are written to the audit log."""
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, current_app, render_template, request
 from flask_babel import gettext as _
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import SQLAlchemyError
 
 from portal.extensions import db
 from portal.htmx import is_htmx
+
+
+def _record_refusal(status: int) -> None:
+    """Audit a refusal answered to a signed-in user; 404s on unknown URLs (bots probing paths)
+    are not recorded, so that the log stays readable."""
+    if not current_user.is_authenticated:
+        return
+    if status == 404 and (request.url_rule is None or request.endpoint == "static"):
+        return
+    from portal.trust.audit import record_now
+
+    ids = [v for v in (request.view_args or {}).values() if isinstance(v, int)]
+    # Nothing of a refused request is kept; and on SQLite the request's write lock must go
+    # before the audit row is written through a connection of its own.
+    db.session.rollback()
+    try:
+        record_now(
+            "permission_refused",
+            "refused",
+            target_type=(request.endpoint or "")[:30] or None,
+            target_id=ids[0] if ids and 0 < ids[0] < 2**31 else None,
+            # The path only: a query string may carry what was searched for.
+            detail=f"{status} {request.method} {request.path}",
+        )
+    except SQLAlchemyError:
+        # The refusal is answered even if the log cannot be written (the database is down).
+        current_app.logger.exception("audit row for a refusal not written")
 
 
 def init_app(app: Flask) -> None:
@@ -25,10 +56,12 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(403)
     def forbidden(_e):
+        _record_refusal(403)
         return page(403, _("Not allowed"), _("Your role does not allow this page."))
 
     @app.errorhandler(404)
     def not_found(_e):
+        _record_refusal(404)
         return page(404, _("Not found"), _("We could not find that page or record."))
 
     @app.errorhandler(405)
@@ -46,7 +79,12 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(413)
     def too_large(_e):
         return page(
-            413, _("File too large"), _("The upload is too large: at most 10 MB per photo.")
+            413,
+            _("Too large to send"),
+            _(
+                "What you sent is too large: at most 10 MB per photo, and text only as long as "
+                "the form allows. Nothing was saved."
+            ),
         )
 
     @app.errorhandler(CSRFError)

@@ -24,6 +24,7 @@ from portal.database import utcnow
 from portal.extensions import db
 from portal.people.models import Person
 from portal.places.models import Building, Community, Grid, Household
+from portal.trust import audit
 from portal.volunteers.forms import AVAILABILITY
 from portal.volunteers.models import (
     FIVE_ELDER_KINDS,
@@ -182,9 +183,21 @@ def _decided_already(volunteer: Volunteer) -> Decision:
     return Decision(volunteer=volunteer, won=False)
 
 
-def _check_not_own(volunteer: Volunteer, actor: User) -> None:
+def _check_not_own(volunteer: Volunteer, actor: User, action: str) -> None:
     if actor.person_id is not None and volunteer.person_id == actor.person_id:
+        # Added to the unit of work: the view commits it with nothing else (no write came first).
+        audit.record(action, "refused", **_audit_target(volunteer, actor), detail="own")
         raise DomainError({"_": _("You cannot decide on your own registration.")})
+
+
+def _audit_target(volunteer: Volunteer, actor: User) -> dict:
+    return {
+        "target_type": "volunteer",
+        "target_id": volunteer.id,
+        "community_id": volunteer.community_id,
+        "actor_user_id": actor.id,
+        "actor_name": actor.username,
+    }
 
 
 def approve_volunteer(volunteer: Volunteer, actor: User, today: date | None = None) -> Decision:
@@ -192,7 +205,7 @@ def approve_volunteer(volunteer: Volunteer, actor: User, today: date | None = No
     member's report, and make a resident's account a volunteer's. Only the first of competing
     decisions wins; the others get ``won=False`` and change nothing. DomainError for one's own.
     """
-    _check_not_own(volunteer, actor)
+    _check_not_own(volunteer, actor, "approval")
     won = db.session.execute(
         update(Volunteer)
         .where(Volunteer.id == volunteer.id, Volunteer.status == "pending")
@@ -230,17 +243,25 @@ def approve_volunteer(volunteer: Volunteer, actor: User, today: date | None = No
             .values(**values)
             .execution_options(synchronize_session=False)
         )
-    db.session.execute(
+    promoted = db.session.execute(
         update(User)
         .where(User.person_id == volunteer.person_id, User.role == "resident")
         .values(role="volunteer")
         .execution_options(synchronize_session=False)
-    )
+    ).rowcount
     db.session.refresh(volunteer)
     if volunteer.party_reported_on is not None:
         from portal.points.ledger import award_party_report
 
         award_party_report(volunteer)
+    effects = [f"types={','.join(sorted(types))}"]
+    if volunteer.armband_no:
+        effects.append(f"armband={volunteer.armband_no}")
+    if "party_reported_on" in values:
+        effects.append(f"party_report={volunteer.party_reported_on.isoformat()}")
+    if promoted:
+        effects.append("role resident->volunteer")
+    audit.record("approval", **_audit_target(volunteer, actor), detail=" ".join(effects))
     return Decision(volunteer=volunteer, won=True, armband_no=volunteer.armband_no)
 
 
@@ -250,7 +271,7 @@ def reject_volunteer(volunteer: Volunteer, actor: User, reason: str) -> Decision
     Raises DomainError when the reason is empty or it is one's own; ``won=False`` when it was
     already decided.
     """
-    _check_not_own(volunteer, actor)
+    _check_not_own(volunteer, actor, "rejection")
     reason = (reason or "").strip()
     if not reason:
         raise DomainError({"reason": _("Give a reason so the applicant can correct it.")})
@@ -265,6 +286,7 @@ def reject_volunteer(volunteer: Volunteer, actor: User, reason: str) -> Decision
     if won != 1:
         return _decided_already(volunteer)
     db.session.refresh(volunteer)
+    audit.record("rejection", **_audit_target(volunteer, actor))
     return Decision(volunteer=volunteer, won=True)
 
 
@@ -311,6 +333,9 @@ class RosterFilters:
     type: str | None = None
     grid: int | None = None
     status: str | None = None
+    # Part of a phone number finds people only for roles that see phones in full; for the
+    # others (masked phones) only a whole number matches, so searching cannot unmask digits.
+    partial_phone: bool = True
 
     @classmethod
     def clean(cls, q, community, type, grid, status) -> RosterFilters:  # noqa: A002
@@ -346,8 +371,10 @@ def _filtered(
     if filters.q:
         conditions = [Person.name.contains(filters.q, autoescape=True)]
         digits = normalise_phone(filters.q)
-        if digits.isdigit():
+        if digits.isdigit() and filters.partial_phone:
             conditions.append(Person.phone.contains(digits, autoescape=True))
+        elif digits.isdigit():
+            conditions.append(Person.phone == digits)
         query = query.where(or_(*conditions))
     return query
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Iterator
+from contextlib import closing
 
 from flask import (
     Blueprint,
@@ -24,7 +26,7 @@ from sqlalchemy import select
 
 from portal.access import community_ids, get_scoped_or_404, grid_ids, require_grid, roles_required
 from portal.core.errors import DomainError
-from portal.core.exports import csv_cell
+from portal.core.exports import audited, csv_cell
 from portal.core.labels import label
 from portal.core.timeutil import local_today
 from portal.core.validators import mask_phone
@@ -179,6 +181,7 @@ def approve(volunteer_id: int):
     try:
         decision = services.approve_volunteer(volunteer, current_user)
     except DomainError as error:
+        db.session.commit()  # the refusal's audit row (nothing else was written)
         return _answer(volunteer, error.errors["_"], "error", won=False)
     db.session.commit()
     if not decision.won:
@@ -201,6 +204,7 @@ def reject(volunteer_id: int):
         decision = services.reject_volunteer(volunteer, current_user, form.reason.data)
     except DomainError as error:
         if "reason" not in error.errors:
+            db.session.commit()  # the refusal's audit row (nothing else was written)
             return _answer(volunteer, error.errors["_"], "error", won=False)
         message, typed = error.errors["reason"], form.reason.data or ""
         if wants_fragment():
@@ -247,6 +251,7 @@ def _masked() -> bool:
 @roles_required(*STAFF)
 def roster():
     form, filters = _roster_filters()
+    filters = dataclasses.replace(filters, partial_phone=not _masked())
     ids = community_ids()
     if _masked():
         communities = db.session.scalars(
@@ -341,7 +346,11 @@ def _export_values(row: services.ExportRow, labels: _ExportLabels, masked: bool)
 @roles_required(*STAFF)
 def export():
     _form, filters = _roster_filters()
+    filters = dataclasses.replace(filters, partial_phone=not _masked())
     ids, grids, masked = community_ids(), grid_ids(), _masked()
+    filename = f"volunteers-{local_today().isoformat()}.csv"
+    audit_name = filename if masked else f"{filename} (full phones)"
+    rows = audited(audit_name, services.export_rows(filters, ids, grids))
 
     def generate() -> Iterator[str]:
         buffer = io.StringIO()
@@ -351,15 +360,15 @@ def export():
         buffer.seek(0)
         buffer.truncate()
         labels = _ExportLabels()
-        for row in services.export_rows(filters, ids, grids):
-            writer.writerow(csv_cell(value) for value in _export_values(row, labels, masked))
-            if buffer.tell() > 32_000:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
+        with closing(rows):  # a cancelled download is audited while the request is there
+            for row in rows:
+                writer.writerow(csv_cell(value) for value in _export_values(row, labels, masked))
+                if buffer.tell() > 32_000:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
         yield buffer.getvalue()
 
-    filename = f"volunteers-{local_today().isoformat()}.csv"
     response = Response(stream_with_context(generate()), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
