@@ -84,6 +84,11 @@ class PersonForm(FlaskForm):
     care_consent = BooleanField(
         _l("The resident (or guardian) agreed that these care needs are recorded")
     )
+    guardian = StringField(
+        _l("Guardian (phone or name of an adult of this community)"),
+        filters=[_strip],
+        validators=[Length(max=40)],
+    )
 
     @property
     def care_flags(self) -> set[str]:

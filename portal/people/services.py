@@ -21,6 +21,7 @@ from portal.database import utcnow
 from portal.extensions import db
 from portal.people.models import CARE_FLAGS, SEXES, Person
 from portal.places.models import Building, Community, Estate, Grid, Household
+from portal.trust import privacy
 
 
 def search_residents(
@@ -176,14 +177,28 @@ def _save(
     birth_year: int | None,
     care_flags: Iterable[str],
     consent: bool,
+    guardian: str | None,
+    recorded_by: User | None,
 ) -> None:
     """Check the rules, then write the fields inside a savepoint.
 
     The phone's unique constraint has the last word: a concurrent registration of the same
-    number becomes the same field error, and the session stays usable.
+    number becomes the same field error, and the session stays usable. A resident who may be
+    under 14 needs a guardian (``guardian``: a phone or name; empty keeps the current one).
+    Care consent is also kept as a Consent row: given while ticked, withdrawn when unticked.
     """
     flags = set(care_flags)
     errors: dict[str, str] = {}
+    guardian_id = person.guardian_person_id
+    if guardian and guardian.strip():
+        try:
+            guardian_id = privacy.find_guardian(
+                person.community_id, guardian, exclude_person_id=person.id
+            ).id
+        except DomainError as error:
+            errors.update(error.errors)
+    if "guardian" not in errors:
+        errors.update(privacy.guardian_error(birth_year, guardian_id))
     phone = normalise_phone(phone) or None
     if phone is not None and not PHONE_RE.match(phone):
         errors["phone"] = _("Enter an 11-digit mobile number starting with 13–19.")
@@ -203,6 +218,7 @@ def _save(
             person.phone = phone
             person.sex = sex if sex in SEXES else None
             person.birth_year = birth_year
+            person.guardian_person_id = guardian_id
             if consent:
                 # Keep the moment consent was first given; a later edit does not renew it.
                 person.care_consent_at = person.care_consent_at or utcnow()
@@ -214,6 +230,10 @@ def _save(
                 for flag in CARE_FLAGS:
                     setattr(person, flag, False)
             db.session.flush()
+            if consent:
+                privacy.give_consent(person, "care_flags", recorded_by=recorded_by)
+            else:
+                privacy.end_consents(person, "care_flags")
     except IntegrityError as exc:
         if "phone" not in str(exc.orig):
             raise
@@ -230,9 +250,12 @@ def create_person(
     birth_year: int | None = None,
     care_flags: Iterable[str] = (),
     consent: bool = False,
+    guardian: str | None = None,
+    recorded_by: User | None = None,
 ) -> Person:
-    """Register a resident in ``community_id``; DomainError on a bad or taken phone or on
-    care needs without consent. ``household`` must already be checked against the scope."""
+    """Register a resident in ``community_id``; DomainError on a bad or taken phone, on care
+    needs without consent, or on a minor without a guardian. ``household`` must already be
+    checked against the scope."""
     if household is not None and household.community_id != community_id:
         raise DomainError({"household_id": _("Choose a household of your community")})
     person = Person(community_id=community_id)
@@ -245,6 +268,8 @@ def create_person(
         birth_year=birth_year,
         care_flags=care_flags,
         consent=consent,
+        guardian=guardian,
+        recorded_by=recorded_by,
     )
     return person
 
@@ -259,9 +284,11 @@ def update_person(
     birth_year: int | None = None,
     care_flags: Iterable[str] = (),
     consent: bool = False,
+    guardian: str | None = None,
+    recorded_by: User | None = None,
 ) -> Person:
     """Change a resident's record; the same rules as ``create_person``. Unticked consent
-    clears every care need and the consent time."""
+    clears every care need and the consent time, and withdraws the consent row."""
     if household is not None and household.community_id != person.community_id:
         raise DomainError({"household_id": _("Choose a household of your community")})
     _save(
@@ -273,6 +300,8 @@ def update_person(
         birth_year=birth_year,
         care_flags=care_flags,
         consent=consent,
+        guardian=guardian,
+        recorded_by=recorded_by,
     )
     return person
 

@@ -7,10 +7,11 @@ from flask_login import current_user
 from portal.access import community_ids, get_scoped_or_404, grid_ids, require_grid, roles_required
 from portal.core.errors import DomainError
 from portal.extensions import db
-from portal.htmx import render
+from portal.htmx import render, wants_fragment
 from portal.people import services
 from portal.people.forms import AccountForm, PersonForm, ResidentFilterForm, options
 from portal.people.models import Person
+from portal.trust import privacy
 
 bp = Blueprint("people", __name__, url_prefix="/people")
 
@@ -42,6 +43,8 @@ def _person_fields(form: PersonForm) -> dict:
         "birth_year": form.birth_year.data,
         "care_flags": form.care_flags,
         "consent": form.care_consent.data,
+        "guardian": form.guardian.data,
+        "recorded_by": current_user._get_current_object(),
     }
 
 
@@ -68,7 +71,8 @@ def index():
         grid_id=filters.grid.data,
         care=filters.care.data,
         household=filters.household.data,
-        phone_prefix=current_user.role != "subdistrict_admin",
+        # Phones are masked in the list for everyone: a prefix search would uncover them.
+        phone_prefix=False,
     )
     page = request.args.get("page", 1, type=int)
     pagination = db.paginate(
@@ -86,7 +90,6 @@ def index():
         pagination=pagination,
         args=args,
         community_names={c.id: c.name for c in communities},
-        masked=current_user.role == "subdistrict_admin",
         show_care=current_user.role in EDITORS,
     )
 
@@ -124,19 +127,47 @@ def new():
     return render("people/form.html", form=form, person=None, household=household)
 
 
-@bp.get("/<int:person_id>")
-@roles_required(*VIEWERS)
-def detail(person_id: int):
-    person = _person_or_404(person_id)
+def _detail(person: Person, phone: str | None = None):
+    guardian = (
+        db.session.get(Person, person.guardian_person_id) if person.guardian_person_id else None
+    )
     return render(
         "people/detail.html",
         person=person,
         household=person.household,
         volunteer=person.volunteer,
         account=person.user,
-        masked=current_user.role == "subdistrict_admin",
+        guardian=guardian,
+        minor=privacy.may_be_minor(person.birth_year),
+        revealed=phone,
+        may_reveal=current_user.role in EDITORS,
         show_care=current_user.role in EDITORS,
     )
+
+
+@bp.get("/<int:person_id>")
+@roles_required(*VIEWERS)
+def detail(person_id: int):
+    return _detail(_person_or_404(person_id))
+
+
+@bp.post("/<int:person_id>/phone")
+@roles_required(*EDITORS)
+def reveal_phone(person_id: int):
+    """The full phone for staff who call residents (the secretary; a grid worker in their
+    grids), with an audit row; the page shows only the masked number until then."""
+    person = _person_or_404(person_id)
+    phone = privacy.reveal_phone(person)
+    db.session.commit()
+    if wants_fragment():
+        return render(
+            "people/detail.html",
+            "people/_phone.html",
+            person=person,
+            revealed=phone,
+            may_reveal=True,
+        )
+    return _detail(person, phone)
 
 
 @bp.route("/<int:person_id>/edit", methods=["GET", "POST"])
@@ -151,6 +182,7 @@ def edit(person_id: int):
         form.room.data = person.household.room if person.household else ""
         form.sex.data = person.sex or ""
         form.care_consent.data = person.care_consent_at is not None
+        form.guardian.data = ""
     if form.validate_on_submit():
         try:
             household = services.resolve_household(
@@ -166,7 +198,10 @@ def edit(person_id: int):
             db.session.commit()
             flash(_("The record of %(name)s is saved.", name=person.name), "success")
             return redirect(url_for("people.detail", person_id=person.id), code=303)
-    return render("people/form.html", form=form, person=person, household=None)
+    guardian = (
+        db.session.get(Person, person.guardian_person_id) if person.guardian_person_id else None
+    )
+    return render("people/form.html", form=form, person=person, household=None, guardian=guardian)
 
 
 @bp.route("/<int:person_id>/account", methods=["GET", "POST"])

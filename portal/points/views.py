@@ -29,6 +29,7 @@ from portal.points.forms import (
     LeaderboardForm,
     ListingForm,
 )
+from portal.trust import privacy
 from portal.volunteers.forms import options
 from portal.volunteers.models import VOLUNTEER_TYPES
 from portal.volunteers.services import community_grids
@@ -155,6 +156,7 @@ def listing():
     form = ListingForm()  # CSRF is checked for every POST before the view runs
     account = queries.set_listed(person.id, bool(form.listed.data))
     listed = account.listed
+    privacy.sync_leaderboard_consent(person, listed, recorded_by=current_user._get_current_object())
     db.session.commit()
     if listed:
         message = _("You are now shown on leaderboards, as %(name)s.", name=mask_name(person.name))
