@@ -27,16 +27,19 @@ def strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
+MAX_ID = 2**31 - 1
+
+
 def optional_id(value) -> int | None:
     """A posted id: blank is None; anything not a number is 0 (no row has it), so it is refused."""
     if value is None or value == "":
         return None
-    if isinstance(value, int):
-        return value
     try:
-        return int(value)
+        number = value if isinstance(value, int) else int(value)
     except (TypeError, ValueError):
         return 0
+    # Ids are 32-bit columns: a larger number would make PostgreSQL fail the query (a 500).
+    return number if 0 < number <= MAX_ID else 0
 
 
 class MultiCheckboxField(SelectMultipleField):
