@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +22,37 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _init_extensions(app)
     _register_blueprints(app)
     _register_hooks(app)
-    if app.config.get("PROXY_HOPS"):
+    hops = int(app.config.get("TRUSTED_PROXIES") or app.config.get("PROXY_HOPS") or 0)
+    if hops:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         # Trust X-Forwarded-* only from the configured number of proxies in front of us.
-        hops = int(app.config["PROXY_HOPS"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     return app
 
 
 def _configure(app: Flask, config: dict[str, Any] | None) -> None:
-    from portal.config import DEFAULT_SECRET, Config, default_database_url
+    from flask.helpers import get_debug_flag
+
+    from portal.config import (
+        Config,
+        ProductionConfig,
+        ProductionConfigError,
+        default_database_url,
+        production_problems,
+        production_selected,
+    )
 
     app.config.from_object(Config)
+    if production_selected():
+        app.config.from_object(ProductionConfig)
     if config:
         app.config.update(config)
+    if app.config.get("PRODUCTION"):
+        # FLASK_DEBUG also turns on the Werkzeug debugger of `flask run`, whatever DEBUG says.
+        problems = production_problems(app.config, app.debug or get_debug_flag())
+        if problems:
+            raise ProductionConfigError("refusing to start in production: " + "; ".join(problems))
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = default_database_url(app.instance_path)
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
@@ -47,10 +62,6 @@ def _configure(app: Flask, config: dict[str, Any] | None) -> None:
         )
     if uri.startswith("sqlite:///"):
         Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-    if os.environ.get("FLASK_ENV") == "production" or app.config.get("PRODUCTION"):
-        secret = app.config["SECRET_KEY"]
-        if secret == DEFAULT_SECRET or len(secret) < 32 or app.debug:
-            raise RuntimeError("production needs SECRET_KEY of 32+ characters and debug off")
 
 
 def _init_extensions(app: Flask) -> None:
@@ -69,6 +80,7 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from portal.auth.account_views import bp as accounts_bp
     from portal.auth.views import bp as auth_bp
     from portal.certificates.views import bp as certificates_bp
     from portal.core.views import bp as core_bp
@@ -86,11 +98,14 @@ def _register_blueprints(app: Flask) -> None:
     from portal.points.views import bp as points_bp
     from portal.rewards.manage_views import bp as rewards_manage_bp
     from portal.rewards.views import bp as rewards_bp
+    from portal.trust.audit_views import bp as audit_bp
+    from portal.trust.privacy_views import bp as privacy_bp
     from portal.volunteers.views import bp as volunteers_bp
 
     for bp in (
         core_bp,
         auth_bp,
+        accounts_bp,
         places_bp,
         people_bp,
         volunteers_bp,
@@ -107,18 +122,25 @@ def _register_blueprints(app: Flask) -> None:
         rewards_manage_bp,  # before rewards: /rewards/manage must not be read as /rewards/<id>
         rewards_bp,
         certificates_bp,
+        privacy_bp,
+        audit_bp,
     ):
         app.register_blueprint(bp)
 
 
 def _register_hooks(app: Flask) -> None:
-    from portal import cli, errors, security
+    from portal import cli, errors, policy, security
     from portal.auth import session as auth_session
     from portal.core import labels, querycount
 
     auth_session.init_app(app)
+    policy.init_app(app)  # after the session hooks, before any view: portal/policy.py
     querycount.init_app(app)
     labels.init_app(app)
     errors.init_app(app)
     security.init_app(app)
     cli.init_app(app)
+    from portal.trust import idempotency, limits  # after auth_session: SQLite's lock first
+
+    limits.init_app(app)
+    idempotency.init_app(app)

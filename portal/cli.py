@@ -24,6 +24,9 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(start_command)
     app.cli.add_command(create_community_command)
     app.cli.add_command(create_user_command)
+    app.cli.add_command(prune_idempotency_keys_command)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
 
 
 def _database_is_empty() -> bool:
@@ -145,15 +148,17 @@ def create_user_command(
 ) -> None:
     """Create a staff account (the first secretary or subdistrict admin of a deployment)."""
     from portal.auth.models import User
+    from portal.auth.passwords import password_problem
     from portal.auth.services import phone_taken, username_taken
-    from portal.core.validators import COMMON_PASSWORDS, PHONE_RE
+    from portal.core.validators import PHONE_RE
     from portal.people.models import Person
     from portal.places.models import Community, Subdistrict
 
     if username_taken(username):
         raise click.ClickException("this username is taken")
-    if len(password) < 8 or password.lower() in COMMON_PASSWORDS:
-        raise click.ClickException("the password needs 8+ characters and must not be a common one")
+    problem = password_problem(password, username=username, phone=phone)
+    if problem:
+        raise click.ClickException(f"password refused: {problem}")
     if phone and (not PHONE_RE.match(phone) or phone_taken(phone)):
         raise click.ClickException("the phone number is malformed or already registered")
     user = User(username=username, role=role)
@@ -178,3 +183,47 @@ def create_user_command(
     db.session.add(user)
     db.session.commit()
     click.echo(f"User {username} ({role}) created.")
+
+
+@click.command("prune-idempotency-keys")
+def prune_idempotency_keys_command() -> None:
+    """Delete Idempotency-Keys older than 24 hours: safe to run from cron as often as wanted."""
+    from portal.trust.idempotency import prune_expired
+
+    count = prune_expired()
+    db.session.commit()
+    click.echo(f"{count} expired idempotency keys deleted.")
+
+
+@click.command("backup")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="The backup file (default: instance/backups/tongxin-<UTC time>.<sqlite|dump>).",
+)
+def backup_command(output: str | None) -> None:
+    """A consistent copy of the database while the portal runs (SQLite backup API, pg_dump)."""
+    from portal.trust.backup import BackupError, backup
+
+    db.session.remove()
+    try:
+        path = backup(db.engine, output, current_app.instance_path)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Backup written to {path}")
+
+
+@click.command("restore")
+@click.argument("backup_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Replace the current database's contents.")
+def restore_command(backup_file: str, yes: bool) -> None:
+    """Bring back a backup made by `flask backup`; refuses to overwrite data without --yes."""
+    from portal.trust.backup import BackupError, restore
+
+    db.session.remove()
+    try:
+        restore(db.engine, backup_file, overwrite=yes)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Restored {backup_file}")

@@ -1,8 +1,13 @@
-"""Configuration read from the environment; defaults suit a developer's machine."""
+"""Configuration read from the environment; defaults suit a developer's machine.
+
+``TONGXIN_ENV=production`` (or ``FLASK_ENV=production``) selects ProductionConfig on top of
+Config: secure cookies, and create_app refuses to start with a default or short SECRET_KEY or
+with debug on."""
 
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 DEFAULT_SECRET = "dev-only-secret-change-me"
@@ -27,12 +32,18 @@ class Config:
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    REMEMBER_COOKIE_DURATION = timedelta(days=30)
     # Number of reverse proxies (nginx...) in front of gunicorn; 0 ignores X-Forwarded-* headers.
-    PROXY_HOPS = int(os.environ.get("PROXY_HOPS", "0"))
+    # PROXY_HOPS is the older name of the same setting.
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", os.environ.get("PROXY_HOPS", "0")))
     PAGE_SIZE = 20
     # Photos: at most 10 MB each; a request may carry a little more (form fields).
     MAX_PHOTO_BYTES = 10 * 1024 * 1024
     MAX_CONTENT_LENGTH = 12 * 1024 * 1024
+    # A form's text fields (the whole body of a urlencoded form, each field of a multipart one)
+    # and its number of fields: far above any real form, low enough that a flood answers 413.
+    MAX_FORM_MEMORY_SIZE = 256 * 1024
+    MAX_FORM_PARTS = 500
     SHIFT_CANCEL_CUTOFF_HOURS = 2
     # Where outbound SMS/WeChat messages go: "module:Class" with a send() method.
     MESSAGE_BACKEND = os.environ.get("MESSAGE_BACKEND", "portal.notifications.services:LogBackend")
@@ -43,5 +54,43 @@ class Config:
     LOGIN_FAILURES_PER_ACCOUNT = 5
     LOGIN_FAILURES_PER_ADDRESS = 20
     LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
+    # Staff sessions end after this long without a request; the last-seen time in the session
+    # cookie is rewritten at most once per SESSION_SEEN_REFRESH_SECONDS.
+    STAFF_IDLE_TIMEOUT_SECONDS = 30 * 60
+    SESSION_SEEN_REFRESH_SECONDS = 60
     # Benchmark aid: count SQL statements per request into an X-Query-Count header.
     QUERY_COUNT_HEADER = os.environ.get("QUERY_COUNT_HEADER", "0") == "1"
+
+
+class ProductionConfig:
+    """Overrides applied over Config when the production environment is selected."""
+
+    PRODUCTION = True
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    PREFERRED_URL_SCHEME = "https"
+
+
+def production_selected() -> bool:
+    """True when the environment asks for the production configuration."""
+    return "production" in (os.environ.get("TONGXIN_ENV"), os.environ.get("FLASK_ENV"))
+
+
+MIN_SECRET_LENGTH = 32
+
+
+def production_problems(config: dict, debug: bool) -> list[str]:
+    """What stops a production start: a default or short SECRET_KEY, debug on."""
+    problems = []
+    secret = config.get("SECRET_KEY") or ""
+    if secret == DEFAULT_SECRET:
+        problems.append("SECRET_KEY is the development default; set a random one")
+    elif len(secret) < MIN_SECRET_LENGTH:
+        problems.append(f"SECRET_KEY is shorter than {MIN_SECRET_LENGTH} characters")
+    if debug:
+        problems.append("debug is on (unset FLASK_DEBUG, drop --debug)")
+    return problems
+
+
+class ProductionConfigError(RuntimeError):
+    """The production configuration is unsafe; the portal refuses to start."""
