@@ -1,8 +1,11 @@
-"""Factories that put valid rows in the database directly (no HTTP); each flushes and commits."""
+"""Factories that put valid rows in the database directly (no HTTP); each flushes and commits,
+except inside ``batch()``, where they only flush and the batch commits once at its end."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 from werkzeug.security import generate_password_hash
@@ -22,6 +25,32 @@ _seq = itertools.count(1)
 ROLES = ("resident", "volunteer", "grid_worker", "secretary", "subdistrict_admin")
 
 
+_batching = False
+
+
+@contextmanager
+def batch() -> Iterator[None]:
+    """Flush each row instead of committing it, and commit once at the end: a commit expires
+    every loaded object, so committing row by row reloads them again and again."""
+    global _batching
+    outer = _batching
+    _batching = True
+    try:
+        yield
+    finally:
+        _batching = outer
+    if not outer:
+        db.session.commit()
+
+
+def _save(obj) -> None:
+    db.session.add(obj)
+    if _batching:
+        db.session.flush()
+    else:
+        db.session.commit()
+
+
 def _n() -> int:
     return next(_seq)
 
@@ -32,30 +61,26 @@ def _phone() -> str:
 
 def make_subdistrict(**kw) -> Subdistrict:
     obj = Subdistrict(name=kw.pop("name", f"街道{_n()}"), **kw)
-    db.session.add(obj)
-    db.session.commit()
+    _save(obj)
     return obj
 
 
 def make_community(subdistrict: Subdistrict | None = None, **kw) -> Community:
     subdistrict = subdistrict or make_subdistrict()
     obj = Community(subdistrict_id=subdistrict.id, name=kw.pop("name", f"社区{_n()}"), **kw)
-    db.session.add(obj)
-    db.session.commit()
+    _save(obj)
     return obj
 
 
 def make_grid(community: Community, **kw) -> Grid:
     obj = Grid(community_id=community.id, name=kw.pop("name", f"第{_n()}网格"), **kw)
-    db.session.add(obj)
-    db.session.commit()
+    _save(obj)
     return obj
 
 
 def make_estate(community: Community, **kw) -> Estate:
     obj = Estate(community_id=community.id, name=kw.pop("name", f"小区{_n()}"), **kw)
-    db.session.add(obj)
-    db.session.commit()
+    _save(obj)
     return obj
 
 
@@ -67,8 +92,7 @@ def make_building(estate: Estate, grid: Grid, **kw) -> Building:
         name=kw.pop("name", f"{_n()}号楼"),
         **kw,
     )
-    db.session.add(obj)
-    db.session.commit()
+    _save(obj)
     return obj
 
 
@@ -79,8 +103,7 @@ def make_entrance(building: Building, **kw) -> Entrance:
         name=kw.pop("name", f"{_n()}单元"),
         **kw,
     )
-    db.session.add(obj)
-    db.session.commit()
+    _save(obj)
     return obj
 
 
@@ -91,8 +114,7 @@ def make_household(building: Building, **kw) -> Household:
         room=kw.pop("room", str(100 + _n())),
         **kw,
     )
-    db.session.add(obj)
-    db.session.commit()
+    _save(obj)
     return obj
 
 
@@ -106,8 +128,7 @@ def make_person(community: Community, **kw) -> Person:
     )
     if household is not None:
         obj.household = household
-    db.session.add(obj)
-    db.session.commit()
+    _save(obj)
     return obj
 
 
@@ -128,8 +149,7 @@ def make_user(role: str = "resident", community: Community | None = None, **kw) 
         user = User(username=username, role=role, community_id=community.id, person=person, **kw)
     user.password_hash = _HASH
     user.grids = list(grids)
-    db.session.add(user)
-    db.session.commit()
+    _save(user)
     return user
 
 
@@ -143,8 +163,7 @@ def make_volunteer(
     obj.type_links = [VolunteerType(type=t) for t in types]
     if status != "pending":
         obj.decided_at = utcnow()
-    db.session.add(obj)
-    db.session.commit()
+    _save(obj)
     return obj
 
 
@@ -199,6 +218,7 @@ def build_community(key: str, subdistrict: Subdistrict) -> SimpleNamespace:
 
 def build_world() -> SimpleNamespace:
     """Communities A and B, each in its own subdistrict, so every role has an outsider."""
-    a = build_community("a", make_subdistrict(name="东城街道"))
-    b = build_community("b", make_subdistrict(name="西城街道"))
+    with batch():
+        a = build_community("a", make_subdistrict(name="东城街道"))
+        b = build_community("b", make_subdistrict(name="西城街道"))
     return SimpleNamespace(a=a, b=b)

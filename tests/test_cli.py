@@ -23,7 +23,7 @@ from portal.extensions import db
 from portal.people.models import Person
 from portal.places.models import Building, Community, Estate, Grid, Household, Subdistrict
 from portal.volunteers.models import FIVE_ELDER_KINDS, VOLUNTEER_TYPES, Volunteer, VolunteerType
-from tests.conftest import _empty_tables
+from tests.conftest import _empty_tables, seed_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_PASSWORD = "tongxin-demo"
@@ -56,11 +56,9 @@ def _row_counts() -> dict[str, int]:
 
 @pytest.fixture
 def seeded(runner):
-    result = runner.invoke(args=["seed-demo"])
-    assert result.exit_code == 0, result.output
-    assert "tongxin-demo" in result.output
-    db.session.expire_all()
-    return result
+    output = seed_demo(runner)
+    assert "tongxin-demo" in output
+    return output
 
 
 def test_seed_demo_places(seeded):

@@ -14,13 +14,12 @@ from portal.help.models import STATUSES, Category, HelpRequest, RequestEvent
 from portal.help.workflow import TRANSITIONS
 from portal.places.models import Community
 from portal.volunteers.models import Volunteer
+from tests.conftest import seed_demo
 
 
 @pytest.fixture
 def seeded(runner):
-    result = runner.invoke(args=["seed-demo"])
-    assert result.exit_code == 0, result.output
-    db.session.expire_all()
+    seed_demo(runner)
 
 
 def _requests() -> list[HelpRequest]:

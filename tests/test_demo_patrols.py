@@ -17,13 +17,12 @@ from portal.patrols.models import DoorVisit, Hazard, PatrolReport, Shift, ShiftS
 from portal.people.models import Person
 from portal.places.models import Building, Community, Household
 from portal.volunteers.models import Volunteer
+from tests.conftest import seed_demo
 
 
 @pytest.fixture
 def seeded(runner):
-    result = runner.invoke(args=["seed-demo"])
-    assert result.exit_code == 0, result.output
-    db.session.expire_all()
+    seed_demo(runner)
     return db.session.scalars(select(Community).order_by(Community.id)).first()
 
 

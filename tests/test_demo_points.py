@@ -15,13 +15,12 @@ from portal.patrols.models import Signup
 from portal.places.models import Community
 from portal.points.models import PointsAccount, PointsEntry, PointsRule, PointsTally
 from portal.rewards.models import Redemption, Reward
+from tests.conftest import seed_demo
 
 
 @pytest.fixture
 def seeded(runner):
-    result = runner.invoke(args=["seed-demo"])
-    assert result.exit_code == 0, result.output
-    db.session.expire_all()
+    seed_demo(runner)
 
 
 def test_rules_and_rewards_in_both_communities(seeded):
