@@ -19,7 +19,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload
 from werkzeug.routing import BuildError
 
 from portal.core.timeutil import now_utc, to_local
@@ -35,7 +35,7 @@ from portal.help.models import (
     RequestEvent,
     RequestPhoto,
 )
-from portal.places.models import Building, Community
+from portal.places.models import Building, Community, Estate, Household
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 
@@ -313,70 +313,112 @@ def _media_urls(ids: Iterable[int]) -> dict[int, str]:
     return urls
 
 
-def _address(req: HelpRequest) -> tuple[str, int | None]:
-    """Where, to the building at most: never the household's door."""
-    building = req.building or (req.household.building if req.household else None)
-    if building is not None:
-        return f"{building.estate.name}{building.name}", building.id
-    return req.address, None
-
-
-def _status_notes(req: HelpRequest) -> str:
-    if req.status == "rejected" and req.reject_reason:
-        return f"rejected: {req.reject_reason}"
-    return req.status
-
-
-def _request_data(req: HelpRequest, media: dict[int, str]) -> dict:
-    address, address_id = _address(req)
-    unit = req.handling_unit or req.category.handler
-    return {
-        "service_request_id": req.id,
-        "status": "open" if req.status in OPEN_STATUSES else "closed",
-        "status_notes": _status_notes(req),
-        "service_name": req.category.name_zh,
-        "service_code": req.category.code,
-        "description": req.description,
-        "agency_responsible": str(HANDLER_LABELS.get(unit, unit or "")),
-        "service_notice": "",
-        "requested_datetime": _w3c(req.created_at),
-        "updated_datetime": _w3c(req.updated_at),
-        "expected_datetime": _w3c(req.due_at),
-        "address": address,
-        "address_id": address_id,
-        "zipcode": "",
-        "lat": float(req.lat) if req.lat is not None else None,
-        "long": float(req.long) if req.long is not None else None,
-        "media_url": media.get(req.id),
-    }
+# Open311 answers up to MAX_RESULTS rows: they are read as plain rows of the columns the answer
+# needs (no ORM objects), the building through the request or its household, in one query.
+_RequestBuilding = aliased(Building)
+_RequestEstate = aliased(Estate)
+_HouseholdBuilding = aliased(Building)
+_HouseholdEstate = aliased(Estate)
 
 
 def _requests_query(community_id: int):
     return (
-        select(HelpRequest)
-        .options(
-            joinedload(HelpRequest.category),
-            joinedload(HelpRequest.building).joinedload(Building.estate),
-            joinedload(HelpRequest.household),
+        select(
+            HelpRequest.id,
+            HelpRequest.status,
+            HelpRequest.reject_reason,
+            Category.name_zh,
+            Category.code,
+            Category.handler,
+            HelpRequest.handling_unit,
+            HelpRequest.description,
+            HelpRequest.created_at,
+            HelpRequest.updated_at,
+            HelpRequest.due_at,
+            HelpRequest.address,
+            HelpRequest.lat,
+            HelpRequest.long,
+            _RequestBuilding.id.label("building_id"),
+            _RequestBuilding.name.label("building_name"),
+            _RequestEstate.name.label("estate_name"),
+            _HouseholdBuilding.id.label("household_building_id"),
+            _HouseholdBuilding.name.label("household_building_name"),
+            _HouseholdEstate.name.label("household_estate_name"),
         )
+        .join(Category, Category.id == HelpRequest.category_id)
+        .outerjoin(_RequestBuilding, _RequestBuilding.id == HelpRequest.building_id)
+        .outerjoin(_RequestEstate, _RequestEstate.id == _RequestBuilding.estate_id)
+        .outerjoin(Household, Household.id == HelpRequest.household_id)
+        .outerjoin(_HouseholdBuilding, _HouseholdBuilding.id == Household.building_id)
+        .outerjoin(_HouseholdEstate, _HouseholdEstate.id == _HouseholdBuilding.estate_id)
         .where(HelpRequest.community_id == community_id)
         .order_by(HelpRequest.created_at.desc(), HelpRequest.id.desc())
     )
 
 
-def _answer_requests(fmt: str, rows: list[HelpRequest]) -> Response:
-    # Households lead to their building in one more query, whatever the number of rows.
-    household_buildings = {r.household.building_id for r in rows if r.household and not r.building}
-    if household_buildings:
-        list(
-            db.session.scalars(
-                select(Building)
-                .options(joinedload(Building.estate))
-                .where(Building.id.in_(household_buildings))
-            )
-        )
+def _request_data(row, media: dict[int, str], agencies: dict[str, str]) -> dict:
+    (
+        request_id,
+        status,
+        reject_reason,
+        service_name,
+        service_code,
+        handler,
+        handling_unit,
+        description,
+        created_at,
+        updated_at,
+        due_at,
+        address,
+        lat,
+        long,
+        building_id,
+        building_name,
+        estate_name,
+        household_building_id,
+        household_building_name,
+        household_estate_name,
+    ) = row
+    # Where, to the building at most: never the household's door.
+    address_id = None
+    if building_id is not None:
+        address, address_id = f"{estate_name}{building_name}", building_id
+    elif household_building_id is not None:
+        address = f"{household_estate_name}{household_building_name}"
+        address_id = household_building_id
+    unit = handling_unit or handler or ""
+    agency = agencies.get(unit)
+    if agency is None:
+        agency = agencies[unit] = str(HANDLER_LABELS.get(unit, unit))
+    return {
+        "service_request_id": request_id,
+        "status": "open" if status in OPEN_STATUSES else "closed",
+        "status_notes": f"rejected: {reject_reason}"
+        if status == "rejected" and reject_reason
+        else status,
+        "service_name": service_name,
+        "service_code": service_code,
+        "description": description,
+        "agency_responsible": agency,
+        "service_notice": "",
+        "requested_datetime": _w3c(created_at),
+        "updated_datetime": _w3c(updated_at),
+        "expected_datetime": _w3c(due_at),
+        "address": address,
+        "address_id": address_id,
+        "zipcode": "",
+        "lat": float(lat) if lat is not None else None,
+        "long": float(long) if long is not None else None,
+        "media_url": media.get(request_id),
+    }
+
+
+def _answer_requests(fmt: str, rows: list) -> Response:
     media = _media_urls(r.id for r in rows)
-    return _answer(fmt, "service_requests", "request", [_request_data(r, media) for r in rows])
+    agencies: dict[str, str] = {}
+    return _answer(
+        fmt, "service_requests", "request", [_request_data(r, media, agencies) for r in rows]
+    )
 
 
 def _id_list(value: str) -> list[int]:
@@ -401,7 +443,7 @@ def requests_index(fmt: str):
     else:
         codes = [c.strip() for c in args.get("service_code", "").split(",") if c.strip()]
         if codes:
-            query = query.where(HelpRequest.category.has(Category.code.in_(codes)))
+            query = query.where(Category.code.in_(codes))
         end = _parse_w3c("end_date", args["end_date"]) if args.get("end_date") else None
         start = _parse_w3c("start_date", args["start_date"]) if args.get("start_date") else None
         if start is None:
@@ -416,7 +458,7 @@ def requests_index(fmt: str):
             query = query.where(HelpRequest.status.in_(OPEN_STATUSES))
         elif statuses == {"closed"}:
             query = query.where(HelpRequest.status.not_in(OPEN_STATUSES))
-    rows = list(db.session.scalars(query.limit(MAX_RESULTS)).unique())
+    rows = db.session.execute(query.limit(MAX_RESULTS)).all()
     return _answer_requests(fmt, rows)
 
 
@@ -426,7 +468,7 @@ def request_detail(request_id: int, fmt: str):
     community_id = _community_of(_key_if_given())
     row = None
     if 0 < request_id < 2**63:
-        row = db.session.scalars(
+        row = db.session.execute(
             _requests_query(community_id).where(HelpRequest.id == request_id)
         ).first()
     if row is None:
