@@ -212,12 +212,6 @@ def waitlist_positions(signup_ids: list[int]) -> dict[int, int]:
     return {signup_id: count for signup_id, count in rows}
 
 
-def _signup_id(shift_id: int, person_id: int) -> int | None:
-    return db.session.scalar(
-        select(Signup.id).where(Signup.shift_id == shift_id, Signup.person_id == person_id)
-    )
-
-
 def sign_up(shift: Shift, person: Person, now: datetime | None = None) -> SignupOutcome:
     """Take a place on the shift, or a waitlist place when it is full.
 
@@ -226,11 +220,17 @@ def sign_up(shift: Shift, person: Person, now: datetime | None = None) -> Signup
     a newcomer never jumps the waitlist.
     """
     now = now or now_utc()
-    _lock_person(person.id)
+    if db.engine.dialect.name != "sqlite":  # SQLite's BEGIN IMMEDIATE already serialises writers
+        _lock_person(person.id)
     db.session.refresh(shift)  # read after the lock: times and status as they are now
-    check_signup_rules(shift, person, now)
+    held = db.session.execute(
+        select(Signup.id, Signup.status).where(
+            Signup.shift_id == shift.id, Signup.person_id == person.id
+        )
+    ).first()
+    check_signup_rules(shift, person, now, held=held.status if held else None)
     promote_waitlisted(shift, now)
-    previous = _signup_id(shift.id, person.id)
+    previous = held.id if held else None
     try:
         with db.session.begin_nested():
             won = _take_place(shift.id)
