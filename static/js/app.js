@@ -5,11 +5,31 @@
     var meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.getAttribute("content") : "";
   }
+  function newKey() {
+    if (window.crypto && window.crypto.randomUUID) { return window.crypto.randomUUID(); }
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
   // After a boosted navigation the <body> hx-headers may be stale (htmx #3379): read the meta.
   document.addEventListener("htmx:configRequest", function (event) {
     var token = csrfToken();
     if (token) {
       event.detail.headers["X-CSRFToken"] = token;
+    }
+    // Every write carries an Idempotency-Key, kept on the element until an answer arrives: when
+    // the network drops the answer, tapping again resends the same key, and the server answers
+    // with the first result instead of doing it twice.
+    if ((event.detail.verb || "get").toLowerCase() !== "get" && event.detail.elt) {
+      var elt = event.detail.elt;
+      if (!elt.dataset.idempotencyKey) { elt.dataset.idempotencyKey = newKey(); }
+      event.detail.headers["Idempotency-Key"] = elt.dataset.idempotencyKey;
+    }
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr && xhr.status && event.detail.elt) {  // answered (any status): the next tap is new
+      delete event.detail.elt.dataset.idempotencyKey;
     }
   });
   // On phones, tables become one card per row: each cell is labelled with its column's heading.

@@ -113,3 +113,54 @@ def test_volunteer_signs_up_and_cancels_on_a_phone(world, live_server, browser_p
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert page.evaluate("window.cspViolations") == []
     assert page.problems == []
+
+
+@needs_browser
+def test_a_lost_answer_and_a_second_tap_sign_up_once(world, live_server, browser_page):
+    """The network drops the sign-up's answer after the server took the place; the volunteer
+    taps again. htmx resends the same Idempotency-Key, so the server answers with the first
+    result (the page reloads showing the place) instead of refusing a second sign-up."""
+    page = browser_page
+    shift = _shift_with_one_place_taken(world)
+    person_id = world.a.volunteer.person.id
+    keys: list[str | None] = []
+    answers = {"dropped": 0}
+
+    def drop_first_answer(route) -> None:  # noqa: ANN001
+        keys.append(route.request.headers.get("idempotency-key"))
+        if answers["dropped"] == 0:
+            route.fetch()  # the server does the work...
+            answers["dropped"] += 1
+            route.abort("connectionreset")  # ...and the phone never hears back
+        else:
+            route.continue_()
+
+    page.goto(f"{live_server}/login")
+    page.fill("#identifier", "volunteer_a")
+    page.fill("#password", PASSWORD)
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_url(f"{live_server}/")
+    page.click("form.lang button[value=en]")
+    page.wait_for_load_state()
+    page.goto(f"{live_server}/shifts/{shift.id}")
+    page.route(f"**/shifts/{shift.id}/signup", drop_first_answer)
+
+    box = page.locator(f"#signup-{shift.id}")
+    box.locator("form[action$='/signup'] button").click()
+    page.locator("#flash .flash-error").wait_for()
+    assert "No connection" in page.locator("#flash").inner_text()
+    assert _row(shift, person_id) == (2, "confirmed")  # the first tap did take the place
+
+    with page.expect_navigation():  # the server replays: HX-Redirect to this page
+        box.locator("form[action$='/signup'] button").click()
+    page.locator(f"#signup-{shift.id} form[action$='/cancel']").wait_for()
+    assert page.locator(f"#places-{shift.id}").inner_text() == "2 of 5 places taken"
+    assert "already" not in page.locator("main").inner_text()
+    assert len(keys) == 2 and keys[0] and keys[0] == keys[1]
+    assert _row(shift, person_id) == (2, "confirmed")
+    db.session.commit()
+    signups = db.session.scalars(select(Signup).where(Signup.shift_id == shift.id)).all()
+    assert len(signups) == 2  # the other volunteer's and this one's: nothing twice
+    # The dropped answer is logged (the browser's reset, htmx's send error); nothing else.
+    expected = ("ERR_CONNECTION_RESET", "htmx:sendError", "htmx:afterRequest")
+    assert [p for p in page.problems if not any(mark in p for mark in expected)] == []
