@@ -131,6 +131,7 @@ POLICY: dict[str, Rule | dict[str, Rule]] = {
     "volunteers.reject":            allow(HANDLERS),
     "volunteers.roster":            allow(STAFF),
     "volunteers.detail":            allow(STAFF),
+    "volunteers.reveal_phone":      allow(HANDLERS),  # audited
     "volunteers.export":            allow(STAFF),
     # patrols: scheduling
     "schedule.shift_new":           allow(HANDLERS),

@@ -385,7 +385,6 @@ def _building_page(building: Building, entrance_form: EntranceForm | None, **ext
         list_endpoint="places.building",
         list_args={"building_id": building.id},
         can_edit=_can_edit(),
-        mask=current_user.role == "subdistrict_admin",
         **extra,
     )
 
@@ -541,7 +540,6 @@ def household(household_id: int):
         household=household,
         can_edit=_can_edit(),
         can_register=current_user.role in ("secretary", "grid_worker"),
-        mask=current_user.role == "subdistrict_admin",
     )
 
 

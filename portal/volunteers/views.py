@@ -34,6 +34,7 @@ from portal.extensions import db
 from portal.htmx import render, wants_fragment
 from portal.people.models import Person
 from portal.places.models import Community
+from portal.trust import privacy
 from portal.volunteers import services
 from portal.volunteers.forms import (
     AVAILABILITY,
@@ -284,12 +285,41 @@ def roster():
     )
 
 
+def _volunteer_or_404(volunteer_id: int) -> Volunteer:
+    volunteer = get_scoped_or_404(Volunteer, volunteer_id)
+    require_grid(volunteer.grid_id)
+    return volunteer
+
+
 @bp.get("/<int:volunteer_id>")
 @roles_required(*STAFF)
 def detail(volunteer_id: int):
-    volunteer = get_scoped_or_404(Volunteer, volunteer_id)
-    require_grid(volunteer.grid_id)
-    return render("volunteers/detail.html", volunteer=volunteer, masked=_masked())
+    volunteer = _volunteer_or_404(volunteer_id)
+    return render(
+        "volunteers/detail.html",
+        volunteer=volunteer,
+        person=volunteer.person,
+        may_reveal=not _masked(),
+    )
+
+
+@bp.post("/<int:volunteer_id>/phone")
+@roles_required("secretary", "grid_worker")
+def reveal_phone(volunteer_id: int):
+    """The volunteer's full phone for the community's staff who call volunteers (a grid worker:
+    volunteers of their grids), with an audit row; pages show only the masked number."""
+    volunteer = _volunteer_or_404(volunteer_id)
+    phone = privacy.reveal_phone(volunteer.person)
+    db.session.commit()
+    return render(
+        "volunteers/detail.html",
+        "people/_phone.html",
+        volunteer=volunteer,
+        person=volunteer.person,
+        revealed=phone,
+        may_reveal=True,
+        reveal_url=url_for("volunteers.reveal_phone", volunteer_id=volunteer.id),
+    )
 
 
 def _export_header() -> list[str]:

@@ -218,7 +218,8 @@ def test_queue_lists_pending_oldest_first_with_details(client, auth, world, engl
     page = response.get_data(as_text=True)
     assert page.index("赵老") < page.index("王新")
     assert "已批准" not in page
-    assert older.person.phone in page  # full phone for the secretary
+    phone = older.person.phone  # masked: the full number only by an audited reveal
+    assert phone not in page and phone[:3] + "****" + phone[-4:] in page
     assert "安康学院" in page and "机关党支部" in page and world.a.grid2.name in page
     assert "Veteran" in page and "书法" in page and "Weekends" in page
     assert "2026-03-02 00:30" in page  # 16:30 UTC is past midnight in Shanghai

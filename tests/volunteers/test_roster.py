@@ -8,8 +8,11 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
 from portal.core.timeutil import local_today
+from portal.extensions import db
+from portal.trust.models import AuditEntry
 from tests.volunteers.conftest import HX, count_queries, make_applicant
 
 
@@ -51,7 +54,8 @@ def test_secretary_sees_the_whole_community(client, auth, world, crowd):
     page = response.get_data(as_text=True)
     assert names(page, ALL) == {"党员甲", "老教师乙", "退回丙"}
     assert world.a.volunteer.person.name in page and world.a.pending.person.name in page
-    assert crowd["party"].person.phone in page  # full phone for the community's own staff
+    phone = crowd["party"].person.phone  # masked for every role: full only by an audited reveal
+    assert phone not in page and phone[:3] + "****" + phone[-4:] in page
     assert f'href="/volunteers/{crowd["party"].id}"' in page
     assert 'id="roster-results"' in page
 
@@ -254,8 +258,65 @@ def test_detail_page(client, auth, world, crowd, english):
     volunteer = crowd["party"]
     page = client.get(f"/volunteers/{volunteer.id}").get_data(as_text=True)
     assert "党员甲" in page and "安康学院" in page and "机关党支部" in page
-    assert volunteer.person.phone in page
+    phone = volunteer.person.phone
+    assert phone not in page and phone[:3] + "****" + phone[-4:] in page
+    assert f'action="/volunteers/{volunteer.id}/phone"' in page
     auth.logout()
     auth.login("admin_a")
     page = client.get(f"/volunteers/{volunteer.id}").get_data(as_text=True)
-    assert "党员甲" in page and volunteer.person.phone not in page
+    assert "党员甲" in page and phone not in page and "/phone" not in page
+
+
+def _reveals(person_id: int) -> list[str]:
+    db.session.commit()
+    return list(
+        db.session.scalars(
+            select(AuditEntry.actor_name).where(
+                AuditEntry.action == "reveal", AuditEntry.target_id == person_id
+            )
+        )
+    )
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_staff_reveal_a_volunteers_phone_and_each_reveal_is_audited(
+    client, auth, world, crowd, english, htmx
+):
+    volunteer = crowd["party"]  # serves in grid 2
+    phone = volunteer.person.phone
+    auth.login("secretary_a")
+    headers = {"HX-Request": "true"} if htmx else {}
+    response = client.post(f"/volunteers/{volunteer.id}/phone", headers=headers)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert f'href="tel:{phone}"' in page and "recorded in the audit log" in page
+    assert page.lstrip().startswith('<dd id="phone">') is htmx
+    assert _reveals(volunteer.person.id) == ["secretary_a"]
+
+
+@pytest.mark.parametrize(
+    "username, status",
+    [
+        ("gridworker_a", 404),  # the volunteer serves in grid 2, not theirs
+        ("admin_a", 403),
+        ("volunteer_a", 403),
+        ("resident_a", 403),
+        ("secretary_b", 404),
+    ],
+)
+def test_who_may_not_reveal_a_volunteers_phone(client, auth, world, crowd, username, status):
+    volunteer = crowd["party"]
+    auth.login(username)
+    response = client.post(f"/volunteers/{volunteer.id}/phone")
+    assert response.status_code == status
+    assert volunteer.person.phone not in response.get_data(as_text=True)
+    assert _reveals(volunteer.person.id) == []
+
+
+def test_a_grid_worker_reveals_a_volunteer_of_their_grid(client, auth, world, crowd):
+    volunteer = crowd["elder"]
+    assert volunteer.grid_id == world.a.grid.id
+    auth.login("gridworker_a")
+    page = client.post(f"/volunteers/{volunteer.id}/phone").get_data(as_text=True)
+    assert f'href="tel:{volunteer.person.phone}"' in page
+    assert _reveals(volunteer.person.id) == ["gridworker_a"]
