@@ -59,3 +59,21 @@ def configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")
+
+
+def commit_keeping_loaded() -> None:
+    """Commit without expiring what the session has loaded.
+
+    For a view that renders after its commit from objects its write did not change (the
+    signed-in user and their person): after a plain commit each of them is read again, one
+    query apiece. Whatever the write changed through Core statements (``update(...)`` with
+    ``synchronize_session=False``) is stale in memory: the caller refreshes it.
+    """
+    from portal.extensions import db
+
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True

@@ -27,6 +27,7 @@ from portal.access import community_ids, get_scoped_or_404, grid_ids, require_gr
 from portal.core.errors import DomainError
 from portal.core.labels import label
 from portal.core.timeutil import local_today, now_utc
+from portal.database import commit_keeping_loaded
 from portal.extensions import db
 from portal.htmx import render, wants_fragment
 from portal.patrols import calendar, signups
@@ -180,14 +181,14 @@ def _back() -> str | None:
     return target if is_safe_next(target) else None
 
 
-def _answer(shift: Shift, message: str, category: str, *, changed: bool):
+def _answer(shift: Shift, message: str, category: str, *, changed: bool, known=None):
     """The updated sign-up area for htmx; otherwise a flash and back (Post/Redirect/Get)."""
     if wants_fragment():
         return render(
             "shifts/detail.html",
             "shifts/_signup.html",
             trigger=CHANGED_EVENT if changed else None,
-            state=signups.signup_state(shift, _person()),
+            state=signups.signup_state(shift, _person(), known=known),
             message=message,
             message_kind=category,
             back=_back(),
@@ -208,7 +209,9 @@ def signup(shift_id: int):
     except DomainError as error:
         db.session.rollback()
         return _answer(shift, error.errors["_"], "error", changed=False)
-    db.session.commit()
+    # The viewer and their person are as they were; the shift's places moved in the database.
+    commit_keeping_loaded()
+    db.session.refresh(shift)
     if outcome.status == "confirmed":
         message = _("You have a place on this shift. Thank you!")
     else:
@@ -217,7 +220,8 @@ def signup(shift_id: int):
             "We will tell you if a place frees up.",
             position=outcome.position or 1,
         )
-    return _answer(shift, message, "success", changed=True)
+    known = (outcome.signup_id, outcome.status, outcome.position)
+    return _answer(shift, message, "success", changed=True, known=known)
 
 
 @bp.post("/shifts/<int:shift_id>/cancel")
@@ -232,12 +236,15 @@ def cancel(shift_id: int):
     except DomainError as error:
         db.session.rollback()
         return _answer(shift, error.errors["_"], "error", changed=False)
-    db.session.commit()
+    # The viewer and their person are as they were; the shift's places moved in the database.
+    commit_keeping_loaded()
+    db.session.refresh(shift)
     if outcome.previous == "confirmed":
         message = _("Your place was given back.")
     else:
         message = _("You left the waitlist.")
-    return _answer(shift, message, "success", changed=True)
+    known = (outcome.signup_id, "cancelled", None)
+    return _answer(shift, message, "success", changed=True, known=known)
 
 
 # --- my shifts ------------------------------------------------------------------------------

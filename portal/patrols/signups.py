@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 
 from flask import current_app, has_request_context, url_for
 from flask_babel import gettext as _
@@ -212,6 +213,15 @@ def waitlist_positions(signup_ids: list[int]) -> dict[int, int]:
     return {signup_id: count for signup_id, count in rows}
 
 
+def _signup_row(shift_id: int, person_id: int):
+    """The person's sign-up row on the shift (id, status), whatever its status, or None."""
+    return db.session.execute(
+        select(Signup.id, Signup.status).where(
+            Signup.shift_id == shift_id, Signup.person_id == person_id
+        )
+    ).first()
+
+
 def sign_up(shift: Shift, person: Person, now: datetime | None = None) -> SignupOutcome:
     """Take a place on the shift, or a waitlist place when it is full.
 
@@ -223,11 +233,7 @@ def sign_up(shift: Shift, person: Person, now: datetime | None = None) -> Signup
     if db.engine.dialect.name != "sqlite":  # SQLite's BEGIN IMMEDIATE already serialises writers
         _lock_person(person.id)
     db.session.refresh(shift)  # read after the lock: times and status as they are now
-    held = db.session.execute(
-        select(Signup.id, Signup.status).where(
-            Signup.shift_id == shift.id, Signup.person_id == person.id
-        )
-    ).first()
+    held = _signup_row(shift.id, person.id)
     check_signup_rules(shift, person, now, held=held.status if held else None)
     promote_waitlisted(shift, now)
     previous = held.id if held else None
@@ -284,6 +290,7 @@ def sign_up(shift: Shift, person: Person, now: datetime | None = None) -> Signup
 @dataclass
 class CancelOutcome:
     previous: str  # confirmed | waitlisted
+    signup_id: int
     promoted: list[int] = field(default_factory=list)  # sign-up ids moved up from the waitlist
 
 
@@ -341,7 +348,7 @@ def cancel_signup(
             break
     else:
         raise DomainError({"_": _("Your sign-up was changed meanwhile. Please reload the page.")})
-    outcome = CancelOutcome(previous=row.status)
+    outcome = CancelOutcome(previous=row.status, signup_id=row.id)
     if row.status == "confirmed":
         db.session.execute(
             update(Shift)
@@ -477,23 +484,38 @@ def held_state(
 
 
 def signup_state(
-    shift: Shift, person: Person | None, now: datetime | None = None, *, read_only: bool = False
+    shift: Shift,
+    person: Person | None,
+    now: datetime | None = None,
+    *,
+    read_only: bool = False,
+    known: tuple[int, str, int | None] | None = None,
 ) -> SignupState:
-    """The sign-up area of one shift for one viewer (a few queries: for a single shift)."""
+    """The sign-up area of one shift for one viewer (a few queries: for a single shift).
+
+    ``known``: the viewer's sign-up as the caller has just written it (id, status, waitlist
+    position), so that it is not read again."""
     now = now or now_utc()
     waiting = waiting_counts([shift.id]).get(shift.id, 0)
     if read_only or person is None:
         return SignupState(shift=shift, taken=shift.taken, waiting=waiting, read_only=True)
-    row = db.session.execute(
-        select(Signup.id, Signup.status).where(
-            Signup.shift_id == shift.id, Signup.person_id == person.id
-        )
-    ).first()
+    if known is not None:
+        row = SimpleNamespace(id=known[0], status=known[1])
+        position = known[2]
+    else:
+        row = db.session.execute(
+            select(Signup.id, Signup.status).where(
+                Signup.shift_id == shift.id, Signup.person_id == person.id
+            )
+        ).first()
+        position = None
     if row is not None and row.status in HELD:
+        if row.status == "waitlisted" and position is None:
+            position = waitlist_position(row.id)
         return held_state(
             shift,
             row.status,
-            position=waitlist_position(row.id),
+            position=position,
             waiting=waiting,
             now=now,
             cutoff=cutoff_hours(),

@@ -137,7 +137,7 @@ def test_parallel_second_request_gives_its_place_back(su_request, world, monkeyp
     # The race: the second request read before the first one committed.
     monkeypatch.setattr(signups, "check_signup_rules", lambda *args, **kwargs: None)
     if not row_seen:
-        monkeypatch.setattr(signups, "_signup_id", lambda *args: None)
+        monkeypatch.setattr(signups, "_signup_row", lambda *args: None)
     with pytest.raises(DomainError) as error:
         signups.sign_up(shift, person)
     assert set(error.value.errors) == {"_"}
