@@ -49,15 +49,20 @@ def periods_for(day: date) -> tuple[str, str, str]:
 
 
 def _community_and_subdistrict(person_id: int) -> tuple[int, int]:
+    """Where the person's points count, read once per session (a request) and person: locking
+    the account and posting to it both need it, and a person never moves in between."""
     from portal.people.models import Person
     from portal.places.models import Community
 
-    row = db.session.execute(
-        select(Person.community_id, Community.subdistrict_id)
-        .join(Community, Community.id == Person.community_id)
-        .where(Person.id == person_id)
-    ).one()
-    return row[0], row[1]
+    known = db.session.info.setdefault("ledger_places", {})
+    if person_id not in known:
+        row = db.session.execute(
+            select(Person.community_id, Community.subdistrict_id)
+            .join(Community, Community.id == Person.community_id)
+            .where(Person.id == person_id)
+        ).one()
+        known[person_id] = (row[0], row[1])
+    return known[person_id]
 
 
 def _ensure_account(person_id: int, community_id: int) -> None:
@@ -197,9 +202,10 @@ def post_entry(
             activities,
         )
     entry = db.session.get(PointsEntry, inserted[0])
-    account = db.session.get(PointsAccount, person_id)
+    # A loaded account holds the totals from before the UPDATE: read again when next used.
+    account = db.session.identity_map.get(db.session.identity_key(PointsAccount, person_id))
     if account is not None:
-        db.session.refresh(account)
+        db.session.expire(account)
     return entry
 
 

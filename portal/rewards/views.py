@@ -12,6 +12,7 @@ from portal.access import get_scoped_or_404
 from portal.core.errors import DomainError
 from portal.core.photos import photo_path
 from portal.core.timeutil import local_today
+from portal.database import commit_keeping_loaded
 from portal.extensions import db
 from portal.htmx import hx_redirect, is_htmx, render
 from portal.people.models import Person
@@ -98,7 +99,7 @@ def redeem(reward_id: int):
         message = next(iter(error.errors.values()))
         # Shown as it is now (stock, balance), with why it did not work.
         return _detail_page(get_scoped_or_404(Reward, reward_id), person, message=message)
-    db.session.commit()
+    commit_keeping_loaded()  # the viewer and their person are unchanged: no need to read them again
     flash(_("Redeemed: %(cost)d points were taken from your balance.", cost=cost), "success")
     target = url_for("rewards.voucher", redemption_id=redemption_id)
     if is_htmx():
