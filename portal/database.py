@@ -53,12 +53,104 @@ def configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    queue = _WriterQueue(engine.url.database)
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
         if conn.get_execution_options().get("sqlite_immediate"):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            queue.enter(conn.connection.dbapi_connection)
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                queue.leave(conn.connection.dbapi_connection)
+                raise
         else:
             conn.exec_driver_sql("BEGIN")
+
+    # End the transaction here, then let the next writer in: SQLAlchemy's own COMMIT or
+    # ROLLBACK that follows these events finds no transaction open and does nothing.
+    @event.listens_for(engine, "commit")
+    def _on_commit(conn):
+        dbapi_connection = conn.connection.dbapi_connection
+        if queue.holds(dbapi_connection):
+            try:
+                dbapi_connection.commit()
+            finally:
+                queue.leave(dbapi_connection)
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(conn):
+        dbapi_connection = conn.connection.dbapi_connection if conn.connection else None
+        if dbapi_connection is not None and queue.holds(dbapi_connection):
+            try:
+                if not dbapi_connection.in_transaction:
+                    return
+                dbapi_connection.rollback()
+            finally:
+                queue.leave(dbapi_connection)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection, _record):
+        queue.leave(dbapi_connection)  # a connection never goes back to the pool in the queue
+
+    @event.listens_for(engine, "close")
+    def _on_close(dbapi_connection, _record):
+        queue.leave(dbapi_connection)
+
+
+class _WriterQueue:
+    """Writers of one SQLite file wait their turn for an exclusive ``flock`` of a lock file
+    beside it (across threads and gunicorn worker processes) before BEGIN IMMEDIATE, and
+    release it right after their COMMIT or ROLLBACK.
+
+    SQLite's own busy handler makes a waiting writer sleep and retry by steps growing to
+    100 ms, so under load a write waits long after the lock was freed (p99 of several
+    hundred ms). Here a waiting writer tries again every 4 ms at most. The wait is bounded
+    like SQLite's busy timeout: after ``timeout`` seconds the writer goes on to BEGIN
+    IMMEDIATE, where SQLite decides ("database is locked" if the lock is still held).
+    """
+
+    def __init__(self, database: str | None, timeout: float = 5.0):
+        self.path = None
+        if database and database != ":memory:" and not database.startswith("file:"):
+            self.path = database + "-writers"
+        self.timeout = timeout
+        self._held: dict[int, int] = {}  # id(dbapi connection) -> lock file descriptor
+
+    def holds(self, dbapi_connection) -> bool:
+        return id(dbapi_connection) in self._held
+
+    def enter(self, dbapi_connection) -> None:
+        if self.path is None or id(dbapi_connection) in self._held:
+            return
+        import fcntl
+        import os
+        import time
+
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return  # a read-only folder: SQLite's busy handler alone, as before
+        deadline = time.monotonic() + self.timeout
+        delay = 0.0005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 0.004)
+        self._held[id(dbapi_connection)] = fd
+
+    def leave(self, dbapi_connection) -> None:
+        fd = self._held.pop(id(dbapi_connection), None)
+        if fd is not None:
+            import os
+
+            os.close(fd)  # closing the descriptor releases its flock
 
 
 def commit_keeping_loaded() -> None:
