@@ -105,7 +105,7 @@ class _WriterQueue:
 
     SQLite's own busy handler makes a waiting writer sleep and retry by steps growing to
     100 ms, so under load a write waits long after the lock was freed (p99 of several
-    hundred ms). Here a waiting writer tries again every 4 ms at most. The wait is bounded
+    hundred ms). Here a waiting writer tries again every millisecond at most. The wait is bounded
     like SQLite's busy timeout: after ``timeout`` seconds the writer goes on to BEGIN
     IMMEDIATE, where SQLite decides ("database is locked" if the lock is still held).
     """
@@ -142,7 +142,7 @@ class _WriterQueue:
                     os.close(fd)
                     return
                 time.sleep(delay)
-                delay = min(delay * 2, 0.004)
+                delay = min(delay * 2, 0.001)
         self._held[id(dbapi_connection)] = fd
 
     def leave(self, dbapi_connection) -> None:
