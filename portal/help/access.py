@@ -6,7 +6,7 @@ who handle it, the volunteer holding it, or an approved volunteer who may claim 
 
 from __future__ import annotations
 
-from flask import abort
+from flask import abort, g, has_request_context
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -39,13 +39,18 @@ def _board_eligible(user: User, request: HelpRequest) -> bool:
         return False
     from portal.volunteers.models import Volunteer
 
-    volunteer_grid = db.session.scalar(
-        select(Volunteer.grid_id).where(
-            Volunteer.person_id == user.person_id,
-            Volunteer.status == "approved",
-            Volunteer.community_id == request.community_id,
+    # Asked twice in one request (the access check, then the action): read once per request.
+    known = g.setdefault("_volunteer_grids", {}) if has_request_context() else {}
+    key = (user.person_id, request.community_id)
+    if key not in known:
+        known[key] = db.session.scalar(
+            select(Volunteer.grid_id).where(
+                Volunteer.person_id == user.person_id,
+                Volunteer.status == "approved",
+                Volunteer.community_id == request.community_id,
+            )
         )
-    )
+    volunteer_grid = known[key]
     return volunteer_grid is not None and volunteer_grid == request.grid_id
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import joinedload
 from portal.access import community_ids, grid_ids, roles_required
 from portal.core.errors import DomainError
 from portal.core.timeutil import now_utc
+from portal.database import commit_keeping_loaded
 from portal.extensions import db
 from portal.help import figures as figures_service
 from portal.help.access import get_request_or_404
@@ -283,7 +284,8 @@ def act(request_id: int, action: str):
     except DomainError as error:
         db.session.rollback()
         return _refused_input(view, req, error)
-    db.session.commit()
+    # The request was read back after its conditional UPDATE; the viewer is unchanged.
+    commit_keeping_loaded()
     message = str(DONE_MESSAGES[action]) % {"number": req.id}
     if wants_fragment() and view != "detail":
         trigger = f"{CHANGED}, {CLAIMED}" if action == "claim" else CHANGED
