@@ -68,6 +68,12 @@ LABELS = {
         "not_home": _l("Not at home"),
     },
     "sex": {"male": _l("Male"), "female": _l("Female")},
+    # What an audit row is about; a refusal names the page (its endpoint), shown as it is.
+    "audit_target": {
+        "person": _l("Person"),
+        "user": _l("Account"),
+        "export": _l("Export"),
+    },
     "audit_action": {
         "sign_in": _l("Signed in"),
         "sign_in_failed": _l("Failed sign-in"),

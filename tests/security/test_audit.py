@@ -200,6 +200,18 @@ def test_a_secretary_reads_only_their_communitys_log(client, auth, world):
     assert "<html" in page
 
 
+def test_targets_are_named_in_the_readers_language(client, auth, world):
+    add_entry(world.a.community.id, action="reveal", target_type="person", target_id=41)
+    add_entry(world.a.community.id, action="role_changed", target_type="user", target_id=42)
+    add_entry(world.a.community.id, action="permission_refused", target_type="people.detail")
+    auth.login("secretary_a")
+    page = client.get("/audit").get_data(as_text=True)
+    assert "居民 #41" in page and "登录账号 #42" in page and "people.detail" in page
+    client.post("/language", data={"lang": "en"})
+    page = client.get("/audit").get_data(as_text=True)
+    assert "Person #41" in page and "Account #42" in page
+
+
 def test_a_subdistrict_admin_reads_every_community_of_theirs_and_their_admins_rows(
     client, auth, world
 ):
