@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, event
+from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 
@@ -169,3 +169,17 @@ def commit_keeping_loaded() -> None:
         session.commit()
     finally:
         session.expire_on_commit = True
+
+
+def plan_joins_as_written() -> None:
+    """PostgreSQL: plan the rest of this transaction's joins in the order they are written.
+
+    A list that eager-loads a row's to-one relations (a help request's category, grid,
+    requester, volunteer, building, household and its building) joins eight tables; the
+    planner's search over their orders cost 10 ms a query on the city data, against 1 ms for
+    the written order, which is already the right plan: the filtered table first, the rest
+    looked up by primary key. Call it only before such lists (it lasts to the commit)."""
+    from portal.extensions import db
+
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL join_collapse_limit = 1"))

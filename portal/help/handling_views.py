@@ -17,7 +17,7 @@ from sqlalchemy.orm import joinedload
 from portal.access import community_ids, grid_ids, roles_required
 from portal.core.errors import DomainError
 from portal.core.timeutil import now_utc
-from portal.database import commit_keeping_loaded
+from portal.database import commit_keeping_loaded, plan_joins_as_written
 from portal.extensions import db
 from portal.help import figures as figures_service
 from portal.help.access import get_request_or_404
@@ -182,6 +182,7 @@ def _filter_choices() -> tuple[list[Category], list[Grid]]:
 def _queue_page(errors: dict[int, dict[str, str]] | None = None, typed: dict | None = None):
     filters = QueueFilters.from_args()
     now = now_utc()
+    plan_joins_as_written()
     pagination = db.paginate(
         queue_query(filters, now),
         page=_page(),
@@ -255,6 +256,7 @@ def _fragment(view: str, req: HelpRequest, *, message: str = "", kind: str = "su
 
 
 def _reload(request_id: int) -> HelpRequest:
+    plan_joins_as_written()
     return db.session.scalars(
         select(HelpRequest).options(*_where_options()).where(HelpRequest.id == request_id)
     ).one()
@@ -449,6 +451,7 @@ def my_requests(volunteer: Volunteer) -> list[HelpRequest]:
 
 def _board_page(errors: dict[int, dict[str, str]] | None = None):
     volunteer = _board_volunteer()
+    plan_joins_as_written()
     pagination = db.paginate(
         board_query(volunteer),
         page=_page(),
