@@ -183,3 +183,14 @@ def plan_joins_as_written() -> None:
 
     if db.engine.dialect.name == "postgresql":
         db.session.execute(text("SET LOCAL join_collapse_limit = 1"))
+
+
+def dialect_insert():
+    """``insert`` of the engine's dialect, which has ``on_conflict_do_nothing`` (PostgreSQL and
+    SQLite alike)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    from portal.extensions import db
+
+    return pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert

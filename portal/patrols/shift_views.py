@@ -181,20 +181,29 @@ def _back() -> str | None:
     return target if is_safe_next(target) else None
 
 
-def _answer(shift: Shift, message: str, category: str, *, changed: bool, known=None):
-    """The updated sign-up area for htmx; otherwise a flash and back (Post/Redirect/Get)."""
+def _answer(shift: Shift, message: str, category: str, *, changed: bool, state=None):
+    """The updated sign-up area for htmx; otherwise a flash and back (Post/Redirect/Get).
+    ``state``: the area as the write left it, worked out before its commit."""
     if wants_fragment():
         return render(
             "shifts/detail.html",
             "shifts/_signup.html",
             trigger=CHANGED_EVENT if changed else None,
-            state=signups.signup_state(shift, _person(), known=known),
+            state=state or signups.signup_state(shift, _person()),
             message=message,
             message_kind=category,
             back=_back(),
         )
     flash(message, category)
     return redirect(_back() or url_for("shifts.detail", shift_id=shift.id), code=303)
+
+
+def _state_before_commit(shift: Shift, person, known) -> signups.SignupState | None:
+    """The sign-up area for the htmx answer, read in the write's own transaction (the shift's
+    places came back with its UPDATE): after the commit nothing is read again."""
+    if not wants_fragment():
+        return None
+    return signups.signup_state(shift, person, known=known)
 
 
 @bp.post("/shifts/<int:shift_id>/signup")
@@ -205,13 +214,15 @@ def signup(shift_id: int):
         person = current_user.person
         if person is None:
             raise DomainError({"_": _("Only approved volunteers of this community can sign up.")})
-        outcome = signups.sign_up(shift, person)
+        # The request began with the write lock (SQLite), so the shift was read under it.
+        outcome = signups.sign_up(shift, person, read_under_lock=True)
     except DomainError as error:
         db.session.rollback()
         return _answer(shift, error.errors["_"], "error", changed=False)
-    # The viewer and their person are as they were; the shift's places moved in the database.
+    state = _state_before_commit(
+        shift, person, (outcome.signup_id, outcome.status, outcome.position)
+    )
     commit_keeping_loaded()
-    db.session.refresh(shift)
     if outcome.status == "confirmed":
         message = _("You have a place on this shift. Thank you!")
     else:
@@ -220,8 +231,7 @@ def signup(shift_id: int):
             "We will tell you if a place frees up.",
             position=outcome.position or 1,
         )
-    known = (outcome.signup_id, outcome.status, outcome.position)
-    return _answer(shift, message, "success", changed=True, known=known)
+    return _answer(shift, message, "success", changed=True, state=state)
 
 
 @bp.post("/shifts/<int:shift_id>/cancel")
@@ -236,15 +246,13 @@ def cancel(shift_id: int):
     except DomainError as error:
         db.session.rollback()
         return _answer(shift, error.errors["_"], "error", changed=False)
-    # The viewer and their person are as they were; the shift's places moved in the database.
+    state = _state_before_commit(shift, person, (outcome.signup_id, "cancelled", None))
     commit_keeping_loaded()
-    db.session.refresh(shift)
     if outcome.previous == "confirmed":
         message = _("Your place was given back.")
     else:
         message = _("You left the waitlist.")
-    known = (outcome.signup_id, "cancelled", None)
-    return _answer(shift, message, "success", changed=True, known=known)
+    return _answer(shift, message, "success", changed=True, state=state)
 
 
 # --- my shifts ------------------------------------------------------------------------------

@@ -16,13 +16,14 @@ from types import SimpleNamespace
 from flask import current_app, has_request_context, url_for
 from flask_babel import gettext as _
 from sqlalchemy import Select, and_, exists, func, literal, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, contains_eager, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.auth.models import User
 from portal.core.errors import DomainError
 from portal.core.labels import label
 from portal.core.timeutil import LOCAL_TZ, local_to_utc, now_utc, to_local
+from portal.database import dialect_insert as _insert
 from portal.extensions import db
 from portal.notifications.services import notify
 from portal.patrols.models import SHIFT_KINDS, Shift, Signup
@@ -155,10 +156,6 @@ def check_signup_rules(
 # --- taking and giving back places ---------------------------------------------------------
 
 
-class _AlreadyHeld(Exception):
-    """A parallel request of the same person got in first."""
-
-
 @dataclass
 class SignupOutcome:
     signup_id: int
@@ -173,15 +170,30 @@ def _lock_person(person_id: int, *, skip_locked: bool = False) -> bool:
     return db.session.scalar(query) is not None
 
 
-def _take_place(shift_id: int) -> bool:
-    """The one statement that takes a place: True when it won one."""
-    won = db.session.execute(
-        update(Shift)
-        .where(Shift.id == shift_id, Shift.taken < Shift.capacity, Shift.status == "scheduled")
-        .values(taken=Shift.taken + 1)
+def _move_taken(shift: Shift, step: int) -> bool:
+    """The one statement that takes (+1) or gives back (-1) a place: True when it moved.
+
+    The new count comes back with the UPDATE and is set on ``shift`` as the database's value,
+    so that an answer rendered from it shows the places as they are, without reading again."""
+    query = update(Shift).where(Shift.id == shift.id)
+    if step > 0:
+        query = query.where(Shift.taken < Shift.capacity, Shift.status == "scheduled")
+    else:
+        query = query.where(Shift.taken > 0)
+    row = db.session.execute(
+        query.values(taken=Shift.taken + step)
+        .returning(Shift.taken)
         .execution_options(synchronize_session=False)
-    ).rowcount
-    return won == 1
+    ).first()
+    if row is None:
+        return False
+    set_committed_value(shift, "taken", row[0])
+    return True
+
+
+def _take_place(shift: Shift) -> bool:
+    """Take a place on the shift: True when it won one."""
+    return _move_taken(shift, +1)
 
 
 def waitlist_position(signup_id: int) -> int | None:
@@ -222,65 +234,61 @@ def _signup_row(shift_id: int, person_id: int):
     ).first()
 
 
-def sign_up(shift: Shift, person: Person, now: datetime | None = None) -> SignupOutcome:
+def sign_up(
+    shift: Shift, person: Person, now: datetime | None = None, *, read_under_lock: bool = False
+) -> SignupOutcome:
     """Take a place on the shift, or a waitlist place when it is full.
 
     Raises DomainError when a rule refuses it (see check_signup_rules) or when the same person's
     parallel request already holds the place. Anyone already waiting is promoted first, so that
-    a newcomer never jumps the waitlist.
+    a newcomer never jumps the waitlist. ``read_under_lock``: on SQLite, the caller read
+    ``shift`` inside the BEGIN IMMEDIATE transaction this runs in, so it is not read again.
     """
     now = now or now_utc()
     if db.engine.dialect.name != "sqlite":  # SQLite's BEGIN IMMEDIATE already serialises writers
         _lock_person(person.id)
-    db.session.refresh(shift)  # read after the lock: times and status as they are now
+        db.session.refresh(shift)  # read after the lock: times and status as they are now
+    elif not read_under_lock:
+        db.session.refresh(shift)
     held = _signup_row(shift.id, person.id)
     check_signup_rules(shift, person, now, held=held.status if held else None)
     promote_waitlisted(shift, now)
-    previous = held.id if held else None
-    try:
-        with db.session.begin_nested():
-            won = _take_place(shift.id)
-            if not won and db.session.scalar(select(Shift.status).where(Shift.id == shift.id)) != (
-                "scheduled"
-            ):
-                raise DomainError({"_": _("This shift was cancelled.")})
-            status = "confirmed" if won else "waitlisted"
-            waitlisted_at = None if won else now
-            if previous is not None:
-                # A place given back earlier: the row is reused, claimed only if still cancelled.
-                claimed = db.session.execute(
-                    update(Signup)
-                    .where(Signup.id == previous, Signup.status == "cancelled")
-                    .values(
-                        status=status,
-                        waitlisted_at=waitlisted_at,
-                        cancelled_at=None,
-                        created_at=now,
-                    )
-                    .execution_options(synchronize_session=False)
-                ).rowcount
-                if claimed != 1:
-                    raise _AlreadyHeld
-                signup_id = previous
-            else:
-                signup = Signup(
-                    community_id=shift.community_id,
-                    shift_id=shift.id,
-                    person_id=person.id,
-                    status=status,
-                    waitlisted_at=waitlisted_at,
-                    created_at=now,
-                )
-                db.session.add(signup)
-                try:
-                    db.session.flush()
-                except IntegrityError:
-                    raise _AlreadyHeld from None
-                signup_id = signup.id
-    except _AlreadyHeld:
-        # A double click: UNIQUE(shift_id, person_id) let the first one in; the savepoint gave
-        # the second one's place back.
-        raise DomainError({"_": _("You are already signed up for this shift.")}) from None
+    won = _take_place(shift)
+    if not won and db.session.scalar(select(Shift.status).where(Shift.id == shift.id)) != (
+        "scheduled"
+    ):
+        raise DomainError({"_": _("This shift was cancelled.")})
+    status = "confirmed" if won else "waitlisted"
+    waitlisted_at = None if won else now
+    if held is not None:
+        # A place given back earlier: the row is reused, claimed only if still cancelled.
+        claimed = db.session.execute(
+            update(Signup)
+            .where(Signup.id == held.id, Signup.status == "cancelled")
+            .values(status=status, waitlisted_at=waitlisted_at, cancelled_at=None, created_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        signup_id = held.id if claimed == 1 else None
+    else:
+        # UNIQUE(shift_id, person_id): a parallel request of the same person (a double click)
+        # that got in first leaves nothing inserted here.
+        signup_id = db.session.scalar(
+            _insert()(Signup)
+            .values(
+                community_id=shift.community_id,
+                shift_id=shift.id,
+                person_id=person.id,
+                status=status,
+                waitlisted_at=waitlisted_at,
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["shift_id", "person_id"])
+            .returning(Signup.id)
+        )
+    if signup_id is None:
+        if won:
+            _move_taken(shift, -1)  # the place goes back
+        raise DomainError({"_": _("You are already signed up for this shift.")})
     outcome = SignupOutcome(signup_id=signup_id, status=status)
     if status == "waitlisted":
         outcome.position = waitlist_position(signup_id)
@@ -350,12 +358,7 @@ def cancel_signup(
         raise DomainError({"_": _("Your sign-up was changed meanwhile. Please reload the page.")})
     outcome = CancelOutcome(previous=row.status, signup_id=row.id)
     if row.status == "confirmed":
-        db.session.execute(
-            update(Shift)
-            .where(Shift.id == shift.id, Shift.taken > 0)
-            .values(taken=Shift.taken - 1)
-            .execution_options(synchronize_session=False)
-        )
+        _move_taken(shift, -1)
         outcome.promoted = promote_waitlisted(shift, now)
     return outcome
 
@@ -368,16 +371,17 @@ def promote_waitlisted(shift: Shift, now: datetime | None = None) -> list[int]:
     could deadlock with that sign-up, which waits for this shift's row.
     """
     now = now or now_utc()
-    free = db.session.scalar(
-        select(Shift.capacity - Shift.taken).where(
-            Shift.id == shift.id, Shift.status == "scheduled", Shift.starts_at > now
-        )
-    )
-    if not free or free <= 0:
-        return []
+    # Those waiting, when the shift (as it is now) has a free place and has not started.
     candidates = db.session.execute(
         select(Signup.id, Signup.person_id)
-        .where(Signup.shift_id == shift.id, Signup.status == "waitlisted")
+        .join(Shift, Shift.id == Signup.shift_id)
+        .where(
+            Signup.shift_id == shift.id,
+            Signup.status == "waitlisted",
+            Shift.status == "scheduled",
+            Shift.starts_at > now,
+            Shift.taken < Shift.capacity,
+        )
         .order_by(Signup.waitlisted_at, Signup.id)
         .limit(100)
     ).all()
@@ -397,7 +401,7 @@ def promote_waitlisted(shift: Shift, now: datetime | None = None) -> list[int]:
         if moved != 1:
             savepoint.rollback()
             continue
-        if not _take_place(shift.id):
+        if not _take_place(shift):
             savepoint.rollback()
             break
         savepoint.commit()

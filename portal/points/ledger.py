@@ -15,12 +15,10 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal.core.errors import DomainError
 from portal.core.timeutil import now_utc, to_local
-from portal.database import utcnow
+from portal.database import dialect_insert, utcnow
 from portal.extensions import db
 from portal.points.models import (
     EARNING_KINDS,
@@ -39,8 +37,7 @@ MAX_ADJUST_HOURS = Decimal(100)
 MEDIATION_MAJOR = "dispute"
 
 
-def _insert():
-    return pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+_insert = dialect_insert
 
 
 def periods_for(day: date) -> tuple[str, str, str]:
