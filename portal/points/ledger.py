@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import make_transient_to_detached
 
 from portal.core.errors import DomainError
 from portal.core.timeutil import now_utc, to_local
@@ -77,12 +78,19 @@ def _ensure_account(person_id: int, community_id: int) -> None:
     )
 
 
-def lock_account(person_id: int) -> None:
+def lock_account(person_id: int, *, create: bool = True) -> None:
     """Create the person's account if needed and hold its row until the transaction ends
     (PostgreSQL row lock; SQLite's BEGIN IMMEDIATE already serialises writers), so that
-    decisions read after this (the daily cap, a per-person limit) cannot race."""
-    community_id, _sub = _community_and_subdistrict(person_id)
-    _ensure_account(person_id, community_id)
+    decisions read after this (the daily cap, a per-person limit) cannot race.
+    ``create=False``: only hold an existing account (spending needs a balance anyway)."""
+    if not create and (
+        db.engine.dialect.name == "sqlite"
+        and db.session.connection().get_execution_options().get("sqlite_immediate")
+    ):
+        return  # this transaction began holding the database's one write lock
+    if create:
+        community_id, _sub = _community_and_subdistrict(person_id)
+        _ensure_account(person_id, community_id)
     db.session.execute(
         update(PointsAccount)
         .where(PointsAccount.person_id == person_id)
@@ -140,10 +148,12 @@ def post_entry(
     actor_id: int | None = None,
     ranked: bool | None = None,
     activities: int | None = None,
+    account_exists: bool = False,
 ) -> PointsEntry | None:
     """Append one ledger row and move the cached totals with it; None when this source was
     already entered (nothing changes). Raises DomainError when the balance would go below zero
-    (the caller rolls back)."""
+    (the caller rolls back). ``account_exists``: the caller has just read the person's account
+    (a balance to spend), so it is not created first."""
     community_id, subdistrict_id = _community_and_subdistrict(person_id)
     if ranked is None:
         ranked = kind != "redemption"
@@ -151,7 +161,10 @@ def post_entry(
         activities = 1 if kind in EARNING_KINDS else 0
     day = occurred_on or to_local(now_utc()).date()
     hours = Decimal(hours).quantize(Decimal("0.01"))
-    _ensure_account(person_id, community_id)
+    if not account_exists:
+        _ensure_account(person_id, community_id)
+    created_at = utcnow()
+    note = note[:200]
     inserted = db.session.execute(
         _insert()(PointsEntry)
         .values(
@@ -164,9 +177,9 @@ def post_entry(
             hours=hours,
             ranked=ranked,
             occurred_on=day,
-            note=note[:200],
+            note=note,
             created_by_id=actor_id,
-            created_at=utcnow(),
+            created_at=created_at,
         )
         .on_conflict_do_nothing(index_elements=["person_id", "kind", "source_type", "source_id"])
         .returning(PointsEntry.id)
@@ -198,7 +211,24 @@ def post_entry(
             hours,
             activities,
         )
-    entry = db.session.get(PointsEntry, inserted[0])
+    # The row as inserted, without reading it back.
+    entry = PointsEntry(
+        id=inserted[0],
+        person_id=person_id,
+        community_id=community_id,
+        kind=kind,
+        source_type=source_type,
+        source_id=source_id,
+        points=points,
+        hours=hours,
+        ranked=ranked,
+        occurred_on=day,
+        note=note,
+        created_by_id=actor_id,
+        created_at=created_at,
+    )
+    make_transient_to_detached(entry)
+    db.session.add(entry)
     # A loaded account holds the totals from before the UPDATE: read again when next used.
     account = db.session.identity_map.get(db.session.identity_key(PointsAccount, person_id))
     if account is not None:

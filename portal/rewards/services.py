@@ -19,13 +19,13 @@ from flask import current_app, has_request_context, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import Select, func, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, make_transient_to_detached
 from werkzeug.datastructures import FileStorage
 
 from portal.core.errors import DomainError
 from portal.core.photos import delete_photo, save_photo
 from portal.core.timeutil import now_utc
+from portal.database import dialect_insert
 from portal.extensions import db
 from portal.notifications.services import notify
 from portal.people.models import Person
@@ -261,20 +261,22 @@ def normalise_code(value: str | None) -> str:
 
 
 def _insert_redemption(values: dict) -> Redemption:
-    """Insert with a fresh voucher code, trying another on the (rare) collision."""
-    for attempt in range(VOUCHER_ATTEMPTS):
-        redemption = Redemption(voucher_code=new_voucher_code(), status="issued", **values)
-        try:
-            # A savepoint: a duplicate code undoes only this insert, not the stock taken.
-            with db.session.begin_nested():
-                db.session.add(redemption)
-                db.session.flush()
-        except IntegrityError:
-            if attempt == VOUCHER_ATTEMPTS - 1:
-                raise
-            continue
-        return redemption
-    raise AssertionError("unreachable")
+    """Insert with a fresh voucher code, trying another on the (rare) collision: the
+    duplicate inserts nothing (ON CONFLICT DO NOTHING), so the stock taken stays taken."""
+    for _attempt in range(VOUCHER_ATTEMPTS):
+        row = dict(values, voucher_code=new_voucher_code(), status="issued")
+        redemption_id = db.session.scalar(
+            dialect_insert()(Redemption)
+            .values(**row)
+            .on_conflict_do_nothing(index_elements=["voucher_code"])
+            .returning(Redemption.id)
+        )
+        if redemption_id is not None:
+            redemption = Redemption(id=redemption_id, **row)
+            make_transient_to_detached(redemption)
+            db.session.add(redemption)
+            return redemption
+    raise RuntimeError(f"no free voucher code after {VOUCHER_ATTEMPTS} attempts")
 
 
 def redeem(reward: Reward, person: Person, today: date, actor_id: int | None) -> Redemption:
@@ -301,7 +303,7 @@ def redeem(reward: Reward, person: Person, today: date, actor_id: int | None) ->
             raise DomainError({"_": _("This reward is not on offer at the moment.")})
         raise DomainError({"_": _sold_out()})
     cost, name, limit = taken
-    ledger.lock_account(person.id)
+    ledger.lock_account(person.id, create=False)  # no account: no balance to spend
     # Held under the account's lock: a parallel redemption of this person waits for our commit.
     if limit is not None:
         held = db.session.scalar(
@@ -330,6 +332,7 @@ def redeem(reward: Reward, person: Person, today: date, actor_id: int | None) ->
     try:
         ledger.post_entry(
             person.id,
+            account_exists=True,  # its balance was just read, under the lock
             kind="redemption",
             source_type="redemption",
             source_id=redemption.id,
