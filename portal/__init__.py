@@ -19,6 +19,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
     )
     _configure(app, config)
+    from portal.core import widgets
+
+    widgets.install()
     _init_extensions(app)
     _register_blueprints(app)
     _register_hooks(app)
