@@ -1,9 +1,10 @@
 """Writes survive killed workers: gunicorn with 4 sync workers on the suite's database (SQLite or
 PostgreSQL) takes 500 points adjustments, each with its own Idempotency-Key, from 8 client
-threads while a worker is SIGKILLed every 2 seconds. A dropped request (connection error, 5xx)
-is sent again with the same key until it is acknowledged (303, or 409 "already done").
-Afterwards every write is present exactly once, the balances equal the ledger, SQLite's
-integrity check passes, and PostgreSQL holds no transaction left open by a dead worker.
+threads (spread over at least 8 seconds) while a worker is SIGKILLed every 2 seconds. A
+dropped request (connection error, 5xx) is sent again with the same key until it is
+acknowledged (303, or 409 "already done"). Afterwards every write is present exactly once, the
+balances equal the ledger, SQLite's integrity check passes, and PostgreSQL holds no transaction
+left open by a dead worker.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ ROOT = Path(__file__).resolve().parents[2]
 WRITES = 500
 CLIENTS = 8
 KILL_EVERY = 2.0
+# The writes are spread over at least this long, so that several kills land among them however
+# fast the machine writes (500 writes can take under 6 seconds).
+SPREAD = 4 * KILL_EVERY
 DEADLINE = 300  # seconds: a hung run fails instead of blocking the suite (~15 s when idle)
 
 
@@ -125,9 +129,9 @@ def test_acknowledged_writes_survive_killed_workers_exactly_once(app, world, dat
     ]
     db.session.commit()
     run = uuid.uuid4().hex[:8]
-    jobs: queue.Queue[tuple[str, int]] = queue.Queue()
+    jobs: queue.Queue[tuple[int, str, int]] = queue.Queue()
     for n in range(WRITES):
-        jobs.put((f"{run}-{n:03d}", people[n % len(people)]))
+        jobs.put((n, f"{run}-{n:03d}", people[n % len(people)]))
     acknowledged: dict[str, int] = {}
     failures: list[str] = []
     retries = [0]
@@ -148,9 +152,10 @@ def test_acknowledged_writes_survive_killed_workers_exactly_once(app, world, dat
         def client() -> None:
             while True:
                 try:
-                    key, person_id = jobs.get_nowait()
+                    n, key, person_id = jobs.get_nowait()
                 except queue.Empty:
                     return
+                time.sleep(max(0.0, started + n * SPREAD / WRITES - time.monotonic()))
                 body = urlencode({"points": "1", "hours": "", "reason": f"kill {key}"})
                 headers = {**base_headers, "Idempotency-Key": key}
                 while True:
