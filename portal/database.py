@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import time
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, event, text
@@ -123,10 +126,6 @@ class _WriterQueue:
     def enter(self, dbapi_connection) -> None:
         if self.path is None or id(dbapi_connection) in self._held:
             return
-        import fcntl
-        import os
-        import time
-
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError:
@@ -148,8 +147,6 @@ class _WriterQueue:
     def leave(self, dbapi_connection) -> None:
         fd = self._held.pop(id(dbapi_connection), None)
         if fd is not None:
-            import os
-
             os.close(fd)  # closing the descriptor releases its flock
 
 
@@ -194,3 +191,27 @@ def dialect_insert():
     from portal.extensions import db
 
     return pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+
+
+def insert_unless_conflict(model, values: dict, conflict: list[str]):
+    """``INSERT ... ON CONFLICT (conflict) DO NOTHING RETURNING id`` for one row of ``model``.
+
+    The new row comes back as a persistent object built from ``values`` (not read back from the
+    database: a column left out of ``values`` loads when first used), or None when a row with
+    the same ``conflict`` columns was already there and nothing was inserted."""
+    from sqlalchemy.orm import make_transient_to_detached
+
+    from portal.extensions import db
+
+    new_id = db.session.scalar(
+        dialect_insert()(model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=conflict)
+        .returning(model.id)
+    )
+    if new_id is None:
+        return None
+    row = model(id=new_id, **values)
+    make_transient_to_detached(row)
+    db.session.add(row)
+    return row

@@ -23,7 +23,7 @@ from portal.auth.models import User
 from portal.core.errors import DomainError
 from portal.core.labels import label
 from portal.core.timeutil import LOCAL_TZ, local_to_utc, now_utc, to_local
-from portal.database import dialect_insert as _insert
+from portal.database import insert_unless_conflict
 from portal.extensions import db
 from portal.notifications.services import notify
 from portal.patrols.models import SHIFT_KINDS, Shift, Signup
@@ -272,19 +272,19 @@ def sign_up(
     else:
         # UNIQUE(shift_id, person_id): a parallel request of the same person (a double click)
         # that got in first leaves nothing inserted here.
-        signup_id = db.session.scalar(
-            _insert()(Signup)
-            .values(
-                community_id=shift.community_id,
-                shift_id=shift.id,
-                person_id=person.id,
-                status=status,
-                waitlisted_at=waitlisted_at,
-                created_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["shift_id", "person_id"])
-            .returning(Signup.id)
+        signup = insert_unless_conflict(
+            Signup,
+            {
+                "community_id": shift.community_id,
+                "shift_id": shift.id,
+                "person_id": person.id,
+                "status": status,
+                "waitlisted_at": waitlisted_at,
+                "created_at": now,
+            },
+            ["shift_id", "person_id"],
         )
+        signup_id = signup.id if signup is not None else None
     if signup_id is None:
         if won:
             _move_taken(shift, -1)  # the place goes back

@@ -15,11 +15,10 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.orm import make_transient_to_detached
 
 from portal.core.errors import DomainError
 from portal.core.timeutil import now_utc, to_local
-from portal.database import dialect_insert, utcnow
+from portal.database import dialect_insert, insert_unless_conflict, utcnow
 from portal.extensions import db
 from portal.points.models import (
     EARNING_KINDS,
@@ -36,9 +35,6 @@ MAX_ADJUST_POINTS = 100_000
 MAX_ADJUST_HOURS = Decimal(100)
 # Requests whose category sits under this major are mediation (调解), not neighbour help.
 MEDIATION_MAJOR = "dispute"
-
-
-_insert = dialect_insert
 
 
 def periods_for(day: date) -> tuple[str, str, str]:
@@ -65,7 +61,7 @@ def _community_and_subdistrict(person_id: int) -> tuple[int, int]:
 
 def _ensure_account(person_id: int, community_id: int) -> None:
     db.session.execute(
-        _insert()(PointsAccount)
+        dialect_insert()(PointsAccount)
         .values(
             person_id=person_id,
             community_id=community_id,
@@ -110,7 +106,7 @@ def _add_to_tallies(
 ) -> None:
     now = utcnow()
     for period in periods_for(day):
-        statement = _insert()(PointsTally).values(
+        statement = dialect_insert()(PointsTally).values(
             person_id=person_id,
             period=period,
             community_id=community_id,
@@ -163,28 +159,25 @@ def post_entry(
     hours = Decimal(hours).quantize(Decimal("0.01"))
     if not account_exists:
         _ensure_account(person_id, community_id)
-    created_at = utcnow()
-    note = note[:200]
-    inserted = db.session.execute(
-        _insert()(PointsEntry)
-        .values(
-            person_id=person_id,
-            community_id=community_id,
-            kind=kind,
-            source_type=source_type,
-            source_id=source_id,
-            points=points,
-            hours=hours,
-            ranked=ranked,
-            occurred_on=day,
-            note=note,
-            created_by_id=actor_id,
-            created_at=created_at,
-        )
-        .on_conflict_do_nothing(index_elements=["person_id", "kind", "source_type", "source_id"])
-        .returning(PointsEntry.id)
-    ).first()
-    if inserted is None:
+    entry = insert_unless_conflict(
+        PointsEntry,
+        {
+            "person_id": person_id,
+            "community_id": community_id,
+            "kind": kind,
+            "source_type": source_type,
+            "source_id": source_id,
+            "points": points,
+            "hours": hours,
+            "ranked": ranked,
+            "occurred_on": day,
+            "note": note[:200],
+            "created_by_id": actor_id,
+            "created_at": utcnow(),
+        },
+        ["person_id", "kind", "source_type", "source_id"],
+    )
+    if entry is None:
         return None
     moved = db.session.execute(
         update(PointsAccount)
@@ -211,24 +204,6 @@ def post_entry(
             hours,
             activities,
         )
-    # The row as inserted, without reading it back.
-    entry = PointsEntry(
-        id=inserted[0],
-        person_id=person_id,
-        community_id=community_id,
-        kind=kind,
-        source_type=source_type,
-        source_id=source_id,
-        points=points,
-        hours=hours,
-        ranked=ranked,
-        occurred_on=day,
-        note=note,
-        created_by_id=actor_id,
-        created_at=created_at,
-    )
-    make_transient_to_detached(entry)
-    db.session.add(entry)
     # A loaded account holds the totals from before the UPDATE: read again when next used.
     account = db.session.identity_map.get(db.session.identity_key(PointsAccount, person_id))
     if account is not None:

@@ -19,13 +19,13 @@ from flask import current_app, has_request_context, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import Select, func, select, update
-from sqlalchemy.orm import joinedload, make_transient_to_detached
+from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import FileStorage
 
 from portal.core.errors import DomainError
 from portal.core.photos import delete_photo, save_photo
 from portal.core.timeutil import now_utc
-from portal.database import dialect_insert
+from portal.database import insert_unless_conflict
 from portal.extensions import db
 from portal.notifications.services import notify
 from portal.people.models import Person
@@ -265,16 +265,8 @@ def _insert_redemption(values: dict) -> Redemption:
     duplicate inserts nothing (ON CONFLICT DO NOTHING), so the stock taken stays taken."""
     for _attempt in range(VOUCHER_ATTEMPTS):
         row = dict(values, voucher_code=new_voucher_code(), status="issued")
-        redemption_id = db.session.scalar(
-            dialect_insert()(Redemption)
-            .values(**row)
-            .on_conflict_do_nothing(index_elements=["voucher_code"])
-            .returning(Redemption.id)
-        )
-        if redemption_id is not None:
-            redemption = Redemption(id=redemption_id, **row)
-            make_transient_to_detached(redemption)
-            db.session.add(redemption)
+        redemption = insert_unless_conflict(Redemption, row, ["voucher_code"])
+        if redemption is not None:
             return redemption
     raise RuntimeError(f"no free voucher code after {VOUCHER_ATTEMPTS} attempts")
 
