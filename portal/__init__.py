@@ -85,6 +85,7 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from portal.auth.account_views import bp as accounts_bp
     from portal.auth.views import bp as auth_bp
+    from portal.care.views import bp as care_bp
     from portal.certificates.views import bp as certificates_bp
     from portal.core.views import bp as core_bp
     from portal.help.catalogue_views import bp as catalogue_bp
@@ -127,6 +128,7 @@ def _register_blueprints(app: Flask) -> None:
         certificates_bp,
         privacy_bp,
         audit_bp,
+        care_bp,
     ):
         app.register_blueprint(bp)
 

@@ -1,6 +1,7 @@
 """Every domain's models, imported together so that the metadata (and Alembic) sees them all."""
 
 from portal.auth.models import LoginFailure, User
+from portal.care.models import CareHousehold, HelpTask, HelpVisit, TaskCommitment
 from portal.certificates.models import Certificate
 from portal.help.models import ApiKey, Category, HelpRequest, RequestEvent, RequestPhoto
 from portal.notifications.models import Notification
@@ -13,6 +14,10 @@ from portal.trust.models import AuditEntry, Consent, IdempotencyKey
 from portal.volunteers.models import Volunteer, VolunteerType
 
 __all__ = [
+    "CareHousehold",
+    "HelpTask",
+    "HelpVisit",
+    "TaskCommitment",
     "AuditEntry",
     "Consent",
     "IdempotencyKey",

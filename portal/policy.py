@@ -231,6 +231,22 @@ POLICY: dict[str, Rule | dict[str, Rule]] = {
     "certificates.issue":           allow(PEOPLE, scope="own"),
     "certificates.pdf":             allow(EVERYONE, scope="party"),  # the holder, or managers
     "certificates.verify":          SECRET_LINK,
+    # scheduled household help
+    "care.enrol":                   allow(HANDLERS),
+    "care.household":               allow(STAFF),
+    "care.preference":              allow(HANDLERS),
+    "care.card":                    allow(HANDLERS),
+    "care.task_new":                allow(HANDLERS),
+    "care.tasks":                   allow(PEOPLE),
+    "care.task":                    allow(EVERYONE),
+    "care.take":                    allow(PEOPLE, scope="own"),
+    "care.leave":                   allow(PEOPLE, scope="own"),
+    "care.end":                     allow(HANDLERS),
+    "care.coverage":                allow(STAFF),
+    "care.checkin":                 allow(PEOPLE, scope="own"),
+    "care.report":                  allow(PEOPLE, scope="own"),
+    "care.confirm":                 allow(EVERYONE, scope="party"),  # the household, or staff
+    "care.mine":                    allow(PEOPLE, scope="own"),
 }
 # fmt: on
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
+from portal.care.models import CareHousehold, HelpTask, help_task_household
 from portal.certificates.models import Certificate
 from portal.certificates.services import new_number
 from portal.core.timeutil import now_utc
@@ -81,6 +82,21 @@ def _add_duties(side) -> None:
     db.session.add(request_photo)
     db.session.commit()
     side.help_category, side.help_request, side.request_photo = minor, help_request, request_photo
+    # care: the side's household enrolled for regular help, with a task.
+    side.care = CareHousehold(
+        community_id=side.community.id, grid_id=side.grid.id, household_id=side.household.id,
+        consent_person_id=side.resident.person.id, door_code=f"D{side.community.id:07d}",
+    )  # fmt: skip
+    side.task = HelpTask(
+        community_id=side.community.id, grid_id=side.grid.id, building_id=side.building.id,
+        category_id=minor.id, title="买菜", private_notes="钥匙在门卫",
+    )  # fmt: skip
+    db.session.add_all([side.care, side.task])
+    db.session.flush()
+    db.session.execute(
+        help_task_household.insert().values(task_id=side.task.id, household_id=side.household.id)
+    )
+    db.session.commit()
     # catalogue: an Open311 API key of the side's community.
     side.api_key, _full_key = create_api_key(side.community.id, "12345", None)
     db.session.commit()
@@ -141,6 +157,8 @@ def _ids(side) -> dict[str, int]:
         "redemption_id": side.redemption.id,
         "number": side.certificate.number,
         "user_id": side.resident.id,
+        "care_id": side.care.id,
+        "task_id": side.task.id,
     }
 
 

@@ -54,6 +54,7 @@ LABELS = {
         "patrol": _l("Patrol"),
         "door_watch": _l("Door-to-door watch"),
         "other": _l("Other duty"),
+        "help_visit": _l("Household help visit"),
     },
     "shift_status": {"scheduled": _l("Scheduled"), "cancelled": _l("Cancelled")},
     "signup_status": {
@@ -68,6 +69,12 @@ LABELS = {
         "not_home": _l("Not at home"),
     },
     "sex": {"male": _l("Male"), "female": _l("Female")},
+    "volunteer_sex": {"female": _l("Women volunteers only"), "male": _l("Men volunteers only")},
+    "help_visit_status": {
+        "done": _l("Done"),
+        "problem": _l("Something is wrong"),
+        "missed": _l("Missed"),
+    },
     # What an audit row is about; a refusal names the page (its endpoint), shown as it is.
     "audit_target": {
         "person": _l("Person"),

@@ -28,6 +28,7 @@ HEADINGS = {
     "request_reopened": _l("Request reopened"),
     "reward_handed_over": _l("Reward handed over"),
     "redemption_cancelled": _l("Redemption cancelled"),
+    "help_visit_missed": _l("Help visit missed"),
 }
 
 
@@ -145,6 +146,15 @@ def _redemption_cancelled(p: Mapping[str, str]) -> str:
     )
 
 
+def _help_visit_missed(p: Mapping[str, str]) -> str:
+    return _(
+        "Nobody checked in for the help visit “%(title)s” on %(when)s. "
+        "Please call the household to see that all is well.",
+        title=p["title"],
+        when=p["when"],
+    )
+
+
 RENDERERS: dict[str, Callable[[Mapping[str, str]], str]] = {
     "shift_cancelled": _shift_cancelled,
     "waitlist_promoted": _waitlist_promoted,
@@ -159,6 +169,7 @@ RENDERERS: dict[str, Callable[[Mapping[str, str]], str]] = {
     "request_reopened": _request_reopened,
     "reward_handed_over": _reward_handed_over,
     "redemption_cancelled": _redemption_cancelled,
+    "help_visit_missed": _help_visit_missed,
 }
 
 

@@ -201,7 +201,12 @@ def _flash_checkin(outcome: services.Outcome) -> None:
 @bp.route("/checkin", methods=["GET", "POST"])
 @login_required
 def checkin_code():
-    form = CheckinForm()
+    # A door card's QR code opens this page with the code filled in (portal.care).
+    form = (
+        CheckinForm()
+        if request.method == "POST"
+        else CheckinForm(data={"code": request.args.get("code", "")[:12]})
+    )
     now = now_utc()
     if form.validate_on_submit():
         try:

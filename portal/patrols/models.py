@@ -24,7 +24,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal.database import UTCDateTime, utcnow
 from portal.extensions import db
 
-SHIFT_KINDS = ("patrol", "door_watch", "other")
+SHIFT_KINDS = ("patrol", "door_watch", "other")  # what the scheduling forms offer
+# Every kind a shift may have: "help_visit" occurrences belong to a household help task
+# (portal.care) and are made only through it.
+ALL_SHIFT_KINDS = (*SHIFT_KINDS, "help_visit")
+KIND_CHECK = "kind IN ('patrol', 'door_watch', 'other', 'help_visit')"
 SHIFT_STATUSES = ("scheduled", "cancelled")
 SIGNUP_STATUSES = ("confirmed", "waitlisted", "cancelled")
 ATTENDANCE = ("present", "no_show")
@@ -56,11 +60,13 @@ class ShiftSeries(db.Model):
     notes: Mapped[str] = mapped_column(Text, default="")
     points_per_hour: Mapped[int] = mapped_column(default=0)
     generated_until: Mapped[date | None]
+    # Set for the series of a household help task (portal.care).
+    help_task_id: Mapped[int | None] = mapped_column(ForeignKey("help_task.id"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
-        CheckConstraint("kind IN ('patrol', 'door_watch', 'other')", name="kind"),
+        CheckConstraint(KIND_CHECK, name="kind"),
         CheckConstraint("capacity >= 1 AND minimum >= 0 AND minimum <= capacity", name="capacity"),
         CheckConstraint("ends_on >= starts_on", name="dates"),
         CheckConstraint("duration_minutes > 0", name="duration"),
@@ -95,6 +101,8 @@ class Shift(db.Model):
     status: Mapped[str] = mapped_column(String(10), default="scheduled")
     cancel_reason: Mapped[str] = mapped_column(String(200), default="")
     checkin_code: Mapped[str] = mapped_column(String(12))
+    # Set for an occurrence of a household help task (portal.care).
+    help_task_id: Mapped[int | None] = mapped_column(ForeignKey("help_task.id"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -105,7 +113,7 @@ class Shift(db.Model):
 
     __table_args__ = (
         UniqueConstraint("series_id", "occurrence_date"),
-        CheckConstraint("kind IN ('patrol', 'door_watch', 'other')", name="kind"),
+        CheckConstraint(KIND_CHECK, name="kind"),
         CheckConstraint("status IN ('scheduled', 'cancelled')", name="status"),
         CheckConstraint("capacity >= 1 AND minimum >= 0 AND minimum <= capacity", name="capacity"),
         CheckConstraint("taken >= 0 AND taken <= capacity", name="taken"),

@@ -24,6 +24,7 @@ from wtforms import (
 from wtforms.validators import Length, NumberRange, Optional
 
 from portal.core.labels import choices
+from portal.patrols.models import SHIFT_KINDS
 from portal.patrols.scheduling import (
     MAX_CAPACITY,
     MAX_LABEL,
@@ -49,6 +50,11 @@ TIME_FORMATS = ["%H:%M", "%H:%M:%S"]
 
 def _options(group: str) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in choices(group)]
+
+
+def _kinds() -> list[SelectChoice]:
+    """The kinds a scheduler may choose: help visits are made by household help tasks only."""
+    return [choice for choice in _options("shift_kind") if choice.value in SHIFT_KINDS]
 
 
 class StopForm(Form):
@@ -124,13 +130,13 @@ class _PlanForm(FlaskForm):
 
 
 class ShiftForm(_PlanForm):
-    kind = SelectField(_l("Kind of duty"), choices=_options("shift_kind"), default="patrol")
+    kind = SelectField(_l("Kind of duty"), choices=_kinds(), default="patrol")
     grid_id = SelectField(_l("Grid"), coerce=optional_id, validate_choice=False)
     day = DateField(_l("Date"), validators=[Optional()])
 
 
 class SeriesForm(_PlanForm):
-    kind = SelectField(_l("Kind of duty"), choices=_options("shift_kind"), default="patrol")
+    kind = SelectField(_l("Kind of duty"), choices=_kinds(), default="patrol")
     grid_id = SelectField(_l("Grid"), coerce=optional_id, validate_choice=False)
     weekdays = MultiCheckboxField(
         _l("Every week on"),

@@ -413,6 +413,7 @@ def create_shift(
     day: date | None,
     *,
     now: datetime | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> Shift:
     """Schedule one shift on local ``day``. DomainError with field messages for bad input (a grid
     outside the actor's, a route building outside the grid, end not after start, capacity and
@@ -428,6 +429,7 @@ def create_shift(
             errors["day"] = _("A shift cannot start in the past.")
     if errors:
         raise DomainError(errors)
+    values.update(overrides or {})
     shift = Shift(
         community_id=community_id,
         starts_at=starts_at,
@@ -435,9 +437,8 @@ def create_shift(
         taken=0,
         status="scheduled",
         detached=False,
-        checkin_code=new_checkin_code(),
         created_by_id=actor.id if actor else None,
-        **values,
+        **{"checkin_code": new_checkin_code(), **values},
     )
     db.session.add(shift)
     db.session.flush()
@@ -609,6 +610,7 @@ def create_series(
     starts_on: date | None,
     ends_on: date | None,
     now: datetime | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> ShiftSeries:
     """Create a weekly series and its occurrences up to the horizon.
 
@@ -622,6 +624,7 @@ def create_series(
     rule = _series_dates_errors(weekdays, starts_on, ends_on, today, errors)
     if errors:
         raise DomainError(errors)
+    values.update(overrides or {})
     series = ShiftSeries(
         community_id=community_id,
         rrule=rule,
@@ -660,6 +663,12 @@ def generate_occurrences(series: ShiftSeries, until: date, *, now: datetime | No
     )
     insert = _insert()
     created = 0
+    new_ids: list[int] = []
+    door_code = None
+    if series.help_task_id is not None:  # a household's help: checked in with its door code
+        from portal.care.services import task_checkin_code
+
+        door_code = task_checkin_code(series.help_task_id)
     for day in occurrence_dates(series.rrule, series.starts_on, first, last):
         if day in existing:
             continue
@@ -689,7 +698,8 @@ def generate_occurrences(series: ShiftSeries, until: date, *, now: datetime | No
                 points_per_hour=series.points_per_hour,
                 status="scheduled",
                 cancel_reason="",
-                checkin_code=new_checkin_code(),
+                checkin_code=door_code or new_checkin_code(),
+                help_task_id=series.help_task_id,
                 created_by_id=series.created_by_id,
                 created_at=utcnow(),
                 updated_at=utcnow(),
@@ -698,8 +708,10 @@ def generate_occurrences(series: ShiftSeries, until: date, *, now: datetime | No
             .returning(Shift.id)
         )
         # RETURNING, not rowcount: PostgreSQL reports -1 for an INSERT whose id comes back.
-        if db.session.execute(statement).first() is not None:
+        row = db.session.execute(statement).first()
+        if row is not None:
             created += 1
+            new_ids.append(row[0])
     db.session.execute(
         update(ShiftSeries)
         .where(
@@ -711,6 +723,11 @@ def generate_occurrences(series: ShiftSeries, until: date, *, now: datetime | No
     )
     if series.generated_until is None or series.generated_until < last:
         set_committed_value(series, "generated_until", last)
+    if new_ids and series.help_task_id is not None:
+        # Volunteers who took the whole series get their places on the new occurrences.
+        from portal.care.services import sign_up_standing
+
+        sign_up_standing(series.help_task_id, new_ids, now)
     return created
 
 

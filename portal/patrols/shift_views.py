@@ -157,12 +157,21 @@ def index():
 @login_required
 def detail(shift_id: int):
     shift = _visible(shift_id)
+    care = None
+    if shift.help_task_id is not None:  # a household help visit: its panel (portal.care)
+        from portal.care.views import visit_context
+
+        care = visit_context(shift)
+    return render("shifts/detail.html", **detail_context(shift), care=care)
+
+
+def detail_context(shift: Shift) -> dict:
+    """What the shift page shows, for the signed-in user."""
     person = _person()
     is_leader = person is not None and shift.leader_id == person.id
     confirmed, waitlisted = signups.going(shift.id)
     state = signups.signup_state(shift, person, read_only=current_user.role == "subdistrict_admin")
-    return render(
-        "shifts/detail.html",
+    return dict(
         shift=shift,
         stops=signups.route_stops(shift),
         types=[label("volunteer_type", t) for t in shift.types],
@@ -171,7 +180,7 @@ def detail(shift_id: int):
         full_names=current_user.role in STAFF or is_leader,
         me=person.id if person is not None else None,
         state=state,
-        can_edit=current_user.role in SCHEDULERS,
+        can_edit=current_user.role in SCHEDULERS and shift.help_task_id is None,
         can_lead=current_user.role in SCHEDULERS or is_leader,
     )
 

@@ -140,6 +140,10 @@ def check_signup_rules(
         raise DomainError(
             {"_": _("This shift is only for: %(types)s.", types=_type_names(allowed))}
         )
+    if shift.help_task_id is not None:  # a household's wish about who visits (portal.care)
+        from portal.care.services import check_visitor
+
+        check_visitor(shift.help_task_id, person)
     clash = clashing_shift(shift, person.id)
     if clash is not None:
         raise DomainError(

@@ -535,9 +535,12 @@ def household_new(building_id: int):
 @roles_required(*STAFF)
 def household(household_id: int):
     household = _household_or_404(household_id)
+    from portal.care.services import care_of_household
+
     return render(
         "places/household.html",
         household=household,
+        care=care_of_household(household.id),
         can_edit=_can_edit(),
         can_register=current_user.role in ("secretary", "grid_worker"),
     )

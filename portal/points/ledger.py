@@ -30,7 +30,12 @@ from portal.points.models import (
     PointsTally,
 )
 
-SHIFT_KIND_TO_ENTRY = {"patrol": "patrol", "door_watch": "door_watch", "other": "duty"}
+SHIFT_KIND_TO_ENTRY = {
+    "patrol": "patrol",
+    "door_watch": "door_watch",
+    "other": "duty",
+    "help_visit": "help",
+}
 MAX_ADJUST_POINTS = 100_000
 MAX_ADJUST_HOURS = Decimal(100)
 # Requests whose category sits under this major are mediation (调解), not neighbour help.

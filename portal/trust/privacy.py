@@ -239,7 +239,8 @@ def withdrawable_consent(user: User, consent_id: int | None) -> Consent | None:
 
 def withdraw_consent(consent: Consent) -> None:
     """Withdraw ``consent`` with its effect at once: care flags are cleared, the leaderboard
-    stops showing the person. Withdrawing an already withdrawn consent changes nothing."""
+    stops showing the person, regular help visits to their household stop. Withdrawing an
+    already withdrawn consent changes nothing."""
     if consent.withdrawn_at is not None:
         return
     person = db.session.get(Person, consent.person_id)
@@ -247,6 +248,10 @@ def withdraw_consent(consent: Consent) -> None:
         clear_care_flags(person)
     elif consent.purpose == "leaderboard":
         _stop_listing(person)
+    elif consent.purpose == "regular_help":
+        from portal.care.services import stop_household_help
+
+        stop_household_help(person)
     end_consents(person, consent.purpose)
 
 
@@ -382,6 +387,42 @@ def _help_requests(person: Person, user: User | None) -> list[dict[str, Any]]:
     return result
 
 
+def _regular_help(person_id: int) -> dict[str, Any]:
+    """Scheduled household help: the enrolment resting on my consent, the tasks I take every
+    visit of, and the visits I reported as a volunteer."""
+    from portal.care.models import CareHousehold, HelpVisit, TaskCommitment
+
+    enrolled = db.session.scalars(
+        select(CareHousehold).where(CareHousehold.consent_person_id == person_id)
+    ).all()
+    return {
+        "households_enrolled_on_my_consent": [
+            {
+                "household": _address(db.session.get(Household, c.household_id)),
+                "volunteer_sex": c.volunteer_sex,
+                "enrolled_at": _when(c.created_at),
+            }
+            for c in enrolled
+        ],
+        "tasks_i_help_with_every_visit": list(
+            db.session.scalars(
+                select(TaskCommitment.task_id)
+                .where(TaskCommitment.person_id == person_id)
+                .order_by(TaskCommitment.task_id)
+            )
+        ),
+        "visits_i_reported": [
+            {"shift_id": v.shift_id, "status": v.status, "note": v.note,
+             "reported_at": _when(v.reported_at)}
+            for v in db.session.scalars(
+                select(HelpVisit)
+                .where(HelpVisit.reported_by_id == person_id)
+                .order_by(HelpVisit.id)
+            )
+        ],
+    }  # fmt: skip
+
+
 def personal_data(user: User) -> dict[str, Any]:
     """Everything that references the user and their person record, for download.
 
@@ -501,6 +542,7 @@ def personal_data(user: User) -> dict[str, Any]:
             )
         ]
     data["help_requests"] = _help_requests(person, user)
+    data["regular_help"] = _regular_help(person_id)
     account = db.session.get(PointsAccount, person_id)
     data["points_account"] = (
         {
@@ -601,6 +643,9 @@ def erase_self(user: User, password: str) -> Person:
     for purpose in {c.purpose for c in consents_of([person.id])[person.id] if not c.withdrawn_at}:
         end_consents(person, purpose)
     _stop_listing(person)
+    from portal.care.services import stop_household_help
+
+    stop_household_help(person)  # visits resting on their consent stop with it
     anonymous = f"{ERASED_NAME}{person.id}"[:40]
     person.name = anonymous
     person.phone = None
