@@ -16,6 +16,7 @@ from werkzeug.security import generate_password_hash
 from portal.auth.models import User
 from portal.core.timeutil import LOCAL_TZ
 from portal.database import utcnow
+from portal.demo_care import seed_care_demo
 from portal.demo_help import seed_help_demo
 from portal.demo_patrols import seed_demo_patrols
 from portal.demo_points import seed_points_demo
@@ -423,6 +424,7 @@ def seed_demo() -> None:
     seed_demo_patrols(first.community)
     seed_help_demo()
     seed_points_demo()
+    seed_care_demo()
 
 
 def _first_community(demo: _Demo, place: _Place) -> list[tuple[Building, Person]]:

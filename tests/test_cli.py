@@ -266,7 +266,7 @@ def test_start_migrates_seeds_and_serves(tmp_path):
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # migrate + seed under a loaded CI machine
         health = None
         while health is None and time.monotonic() < deadline and server.poll() is None:
             try:

@@ -27,7 +27,12 @@ def seeded(runner):
 
 
 def _shifts() -> list[Shift]:
-    return list(db.session.scalars(select(Shift).order_by(Shift.starts_at, Shift.id)))
+    """The patrols demo's shifts (the household help visits are tested in test_demo_care)."""
+    return list(
+        db.session.scalars(
+            select(Shift).where(Shift.kind != "help_visit").order_by(Shift.starts_at, Shift.id)
+        )
+    )
 
 
 def test_every_shift_is_in_community_1_with_taken_equal_to_confirmed(seeded):
@@ -96,7 +101,9 @@ def test_routes_stay_in_the_grid_and_door_watches_visit_care_households(seeded):
 
 
 def test_one_weekly_series_with_its_occurrences(seeded):
-    (series,) = db.session.scalars(select(ShiftSeries)).all()
+    (series,) = db.session.scalars(
+        select(ShiftSeries).where(ShiftSeries.help_task_id.is_(None))
+    ).all()
     assert series.rrule.startswith("FREQ=WEEKLY;BYDAY=TU,SA")
     occurrences = db.session.scalars(
         select(Shift).where(Shift.series_id == series.id).order_by(Shift.starts_at)

@@ -841,23 +841,30 @@ class CoverageRow:
         return sum(1 for o in self.occurrences if o.unfilled)
 
 
-def coverage(grid_id: int, now: datetime | None = None) -> list[CoverageRow]:
-    """The grid's care households and the visits each is scheduled to get in the next 14 days;
-    three queries whatever the grid's size."""
-    now = now or now_utc()
-    cares = list(
-        db.session.scalars(
-            select(CareHousehold)
-            .options(
-                joinedload(CareHousehold.household).joinedload(Household.building),
-                joinedload(CareHousehold.consent_person),
-            )
-            .join(Household, Household.id == CareHousehold.household_id)
-            .join(Building, Building.id == Household.building_id)
-            .where(CareHousehold.grid_id == grid_id)
-            .order_by(Building.name, Household.room, CareHousehold.id)
+def coverage_query(grid_id: int):
+    """The grid's care households, by building and room (for a paginated page)."""
+    return (
+        select(CareHousehold)
+        .options(
+            joinedload(CareHousehold.household).joinedload(Household.building),
+            joinedload(CareHousehold.consent_person),
         )
+        .join(Household, Household.id == CareHousehold.household_id)
+        .join(Building, Building.id == Household.building_id)
+        .where(CareHousehold.grid_id == grid_id)
+        .order_by(Building.name, Household.room, CareHousehold.id)
     )
+
+
+def coverage(grid_id: int, now: datetime | None = None) -> list[CoverageRow]:
+    """Every care household of the grid with its coming visits (see ``coverage_rows``)."""
+    return coverage_rows(list(db.session.scalars(coverage_query(grid_id))), now)
+
+
+def coverage_rows(cares: list[CareHousehold], now: datetime | None = None) -> list[CoverageRow]:
+    """These care households and the visits each is scheduled to get in the next 14 days; two
+    queries whatever their number."""
+    now = now or now_utc()
     rows = db.session.execute(
         select(
             help_task_household.c.household_id,

@@ -64,8 +64,16 @@ def _care_or_404(care_id: int) -> CareHousehold:
     return care
 
 
+TASK_PAGE = [
+    joinedload(HelpTask.category),
+    joinedload(HelpTask.grid),
+    joinedload(HelpTask.building),
+    joinedload(HelpTask.households),
+]
+
+
 def _task_or_404(task_id: int) -> HelpTask:
-    task = get_scoped_or_404(HelpTask, task_id)
+    task = get_scoped_or_404(HelpTask, task_id, options=TASK_PAGE)
     if current_user.role in STAFF:
         require_grid(task.grid_id)
     return task
@@ -276,19 +284,24 @@ def task(task_id: int):
     task = _task_or_404(task_id)
     person_id = current_user.person_id
     staff = current_user.role in STAFF
-    now = now_utc()
-    occurrences = services.coming_occurrences(task.id, now)
+    occurrences = services.coming_occurrences(task.id, now_utc())
+    mine = _own_statuses(person_id, [s.id for s in occurrences])
+    standing = False if staff else services.is_standing(task.id, person_id)
+    assigned = (
+        staff
+        or standing
+        or "confirmed" in mine.values()
+        or services.holds_place(task.id, person_id)
+    )
     return render(
         "care/task.html",
         task=task,
         series=services.task_series(task),
         occurrences=occurrences,
-        mine=_own_statuses(person_id, [s.id for s in occurrences]),
-        show_notes=staff or services.holds_place(task.id, person_id),
-        show_rooms=staff
-        or services.holds_place(task.id, person_id)
-        or services.lives_in(task, person_id),
-        standing=services.is_standing(task.id, person_id),
+        mine=mine,
+        show_notes=assigned,
+        show_rooms=assigned or _lives_in(task),
+        standing=standing,
         staff=staff,
         can_edit=current_user.role in HANDLERS,
         end_form=EndTaskForm(),
@@ -379,12 +392,22 @@ def coverage():
     grid = next((g for g in grids if g.id == grid_id), grids[0] if grids else None)
     if grid_id is not None and (grid is None or grid.id != grid_id):
         abort(404)
-    rows = services.coverage(grid.id) if grid is not None else []
+    pagination = None
+    rows: list[services.CoverageRow] = []
+    if grid is not None:
+        pagination = db.paginate(
+            services.coverage_query(grid.id),
+            page=_page(),
+            per_page=current_app.config["PAGE_SIZE"],
+            error_out=False,
+        )
+        rows = services.coverage_rows(list(pagination.items))
     return render(
         "care/coverage.html",
         grids=grids,
         grid=grid,
         rows=rows,
+        pagination=pagination,
         days=services.COVERAGE_DAYS,
         can_plan=current_user.role in HANDLERS,
     )
@@ -393,22 +416,30 @@ def coverage():
 # --- the visit (on the occurrence's shift page) ---------------------------------------------
 
 
-def visit_context(shift: Shift) -> dict:
-    """What the shift page shows of a help visit, for the signed-in user."""
-    task = db.session.get(HelpTask, shift.help_task_id)
+def _lives_in(task: HelpTask) -> bool:
+    """The signed-in user lives in one of the task's households (already loaded with it)."""
+    person = current_user.person
+    household_id = person.household_id if person is not None else None
+    return household_id is not None and household_id in {h.id for h in task.households}
+
+
+def visit_context(shift: Shift, visitors: list | None = None) -> dict:
+    """What the shift page shows of a help visit, for the signed-in user. ``visitors``: the
+    confirmed sign-ups with their people, when the caller has read them already."""
+    task = db.session.get(HelpTask, shift.help_task_id, options=TASK_PAGE)
     person_id = current_user.person_id
     staff = current_user.role in STAFF
     visit = services.visit_of(shift.id)
-    from portal.patrols.attendance import own_signup
-
-    signup = own_signup(shift, person_id)
+    if visitors is None:
+        visitors = services.visitors_of([shift.id]).get(shift.id, [])
+    signup = next((s for s in visitors if person_id and s.person_id == person_id), None)
+    household = not staff and signup is None and _lives_in(task)
     confirmable = (
-        services.may_confirm(task, current_user)
+        (current_user.role in HANDLERS or household)
         and shift.status == "scheduled"
         and now_utc() >= shift.starts_at
         and (visit is None or visit.confirmed_at is None)
     )
-    visitors = services.visitors_of([shift.id]).get(shift.id, [])
     confirm_form = ConfirmForm()
     confirm_form.came.choices = [SelectChoice(s.person_id, s.person.name) for s in visitors]
     if request.method == "GET":
@@ -419,8 +450,10 @@ def visit_context(shift: Shift) -> dict:
         "task": task,
         "visit": visit,
         "signup": signup,
-        "show_notes": staff or services.holds_place(task.id, person_id),
-        "show_rooms": staff or signup is not None or services.lives_in(task, person_id),
+        "show_notes": staff
+        or signup is not None
+        or (not household and services.holds_place(task.id, person_id)),
+        "show_rooms": staff or signup is not None or household,
         "confirmable": confirmable,
         "visitors": visitors,
         "code_form": DoorCodeForm(),
@@ -433,13 +466,14 @@ def _visit_page(shift: Shift, error: DomainError | None = None, **forms):
     """The shift page again, with what was typed and the messages (422)."""
     from portal.patrols.shift_views import detail_context
 
-    care = visit_context(shift)
+    context = detail_context(shift)
+    care = visit_context(shift, context["confirmed"])
     care.update(forms)
     if error is not None:
         care["message"] = error.errors.get("_")
         form = next(iter(forms.values()))
         DomainError({k: v for k, v in error.errors.items() if k != "_"}).apply_to(form)
-    return render("shifts/detail.html", status=422, **detail_context(shift), care=care)
+    return render("shifts/detail.html", status=422, **context, care=care)
 
 
 @bp.post("/visits/<int:shift_id>/checkin")

@@ -157,12 +157,13 @@ def index():
 @login_required
 def detail(shift_id: int):
     shift = _visible(shift_id)
+    context = detail_context(shift)
     care = None
     if shift.help_task_id is not None:  # a household help visit: its panel (portal.care)
         from portal.care.views import visit_context
 
-        care = visit_context(shift)
-    return render("shifts/detail.html", **detail_context(shift), care=care)
+        care = visit_context(shift, context["confirmed"])
+    return render("shifts/detail.html", **context, care=care)
 
 
 def detail_context(shift: Shift) -> dict:

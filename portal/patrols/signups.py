@@ -113,7 +113,12 @@ _UNREAD = object()
 
 
 def check_signup_rules(
-    shift: Shift, person: Person | None, now: datetime | None = None, *, held: object = _UNREAD
+    shift: Shift,
+    person: Person | None,
+    now: datetime | None = None,
+    *,
+    held: object = _UNREAD,
+    volunteer: object = _UNREAD,
 ) -> None:
     """Raise DomainError({"_": why}) unless ``person`` may take a place (or a waitlist place).
 
@@ -126,7 +131,8 @@ def check_signup_rules(
         raise DomainError({"_": _("This shift was cancelled.")})
     if shift.starts_at <= now:
         raise DomainError({"_": _("This shift has already started; sign-up is closed.")})
-    volunteer = eligibility(person.id if person is not None else None)
+    if volunteer is _UNREAD:  # the caller may already know the person's registration
+        volunteer = eligibility(person.id if person is not None else None)
     if volunteer is None or volunteer.community_id != shift.community_id:
         raise DomainError({"_": _("Only approved volunteers of this community can sign up.")})
     if held is _UNREAD:  # the caller may already know the person's status on the shift
@@ -529,11 +535,17 @@ def signup_state(
             cutoff=cutoff_hours(),
         )
     state = SignupState(shift=shift, taken=shift.taken, waiting=waiting)
+    volunteer = eligibility(person.id)
     try:
-        check_signup_rules(shift, person, now, held=row.status if row is not None else None)
+        check_signup_rules(
+            shift,
+            person,
+            now,
+            held=row.status if row is not None else None,
+            volunteer=volunteer,
+        )
     except DomainError as error:
         state.reason = error.errors["_"]
-        volunteer = eligibility(person.id)
         state.register = volunteer is None
     else:
         state.action = "signup" if shift.taken < shift.capacity else "waitlist"

@@ -13,7 +13,6 @@ from sqlalchemy import func, select, update
 from portal.care.models import CareHousehold, HelpTask, HelpVisit, TaskCommitment
 from portal.core.timeutil import local_today, now_utc, to_local
 from portal.extensions import db
-from portal.help.models import Category
 from portal.notifications.models import Notification
 from portal.patrols.models import Shift, ShiftSeries, Signup
 from portal.points.models import PointsEntry
@@ -23,32 +22,6 @@ from tests import factories
 
 def _count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
-
-
-@pytest.fixture
-def care_world(world):
-    """World A with a neighbour-help category, a second (female) volunteer of grid 1, and a
-    male volunteer of grid 1; world B the same category for isolation checks."""
-    for side in (world.a, world.b):
-        major = Category(
-            community_id=side.community.id, code="help", name_zh="邻里互助",
-            name_en="Neighbour help", kind="neighbour_help",
-        )  # fmt: skip
-        db.session.add(major)
-        db.session.flush()
-        side.category = Category(
-            community_id=side.community.id, parent_id=major.id, code="help.shopping",
-            name_zh="代购", name_en="Shopping", kind="neighbour_help", handler="grid_worker",
-            time_limit_hours=24,
-        )  # fmt: skip
-        db.session.add(side.category)
-    a = world.a
-    a.volunteer.person.sex = "male"
-    a.helper = factories.make_user("volunteer", a.community, username="helper_a")
-    a.helper.person.sex = "female"
-    factories.make_volunteer(a.helper.person, ("five_elders",), grid_id=a.grid.id)
-    db.session.commit()
-    return world
 
 
 def _enrol(client, auth, side, **extra):
@@ -434,9 +407,7 @@ def test_another_community_or_grid_gets_404(client, auth, care_world):
     assert client.get(f"/care/coverage?grid={a.grid.id}").status_code == 404
 
 
-def test_ending_a_task_cancels_its_coming_visits_and_tells_the_volunteers(
-    client, auth, care_world
-):
+def test_ending_a_task_cancels_its_coming_visits_and_tells_the_volunteers(client, auth, care_world):
     a = care_world.a
     task = _planned(client, auth, a)
     auth.login(a.helper.username)
@@ -465,9 +436,9 @@ def test_withdrawing_the_consent_stops_the_households_help(client, auth, care_wo
     response = client.post("/me/privacy/withdraw", data={"consent_id": consent.id})
     assert response.status_code == 303
     assert db.session.get(HelpTask, task.id).status == "ended"
-    assert set(
-        db.session.scalars(select(Shift.status).where(Shift.help_task_id == task.id))
-    ) == {"cancelled"}
+    assert set(db.session.scalars(select(Shift.status).where(Shift.help_task_id == task.id))) == {
+        "cancelled"
+    }
     client.post("/logout")
     auth.login(a.secretary.username)
     client.post("/language", data={"lang": "en"})
