@@ -39,8 +39,9 @@ def _grow(side, n: int) -> None:
             services.TaskInput(
                 household_ids=[household.id], category_id=side.category.id, title=f"代购{i}",
                 private_notes="备注", volunteer_sex=None, repeat="weekly",
-                plan=ShiftPlan(kind="help_visit", title="", grid_id=None, start_time=time(7 + 2 * i),
-                               end_time=time(8 + 2 * i), capacity=2, minimum=1, points_per_hour=10),
+                plan=ShiftPlan(kind="help_visit", title="", grid_id=None,
+                               start_time=time(7 + 2 * i), end_time=time(8 + 2 * i), capacity=2,
+                               minimum=1, points_per_hour=10),
                 weekdays=["MO", "TU", "WE", "TH", "FR", "SA", "SU"], starts_on=start,
                 ends_on=start + timedelta(days=30),
             ),
