@@ -55,8 +55,14 @@ def _weekly_task(world):
             volunteer_sex="female",
             repeat="weekly",
             plan=ShiftPlan(
-                kind="help_visit", title="", grid_id=None, start_time=start.time(),
-                end_time=end.time(), capacity=1, minimum=1, points_per_hour=10,
+                kind="help_visit",
+                title="",
+                grid_id=None,
+                start_time=start.time(),
+                end_time=end.time(),
+                capacity=1,
+                minimum=1,
+                points_per_hour=10,
             ),  # fmt: skip
             weekdays=["MO", "TU", "WE", "TH", "FR", "SA", "SU"],
             starts_on=start.date(),
@@ -68,9 +74,7 @@ def _weekly_task(world):
 
 
 @needs_browser
-def test_volunteer_takes_a_weekly_task_and_checks_in_at_the_door(
-    world, live_server, browser_page
-):
+def test_volunteer_takes_a_weekly_task_and_checks_in_at_the_door(world, live_server, browser_page):
     page = browser_page
     task, care, helper = _weekly_task(world)
     page.add_init_script(
