@@ -140,6 +140,7 @@ def household(care_id: int):
         tasks=services.household_tasks(care.household_id),
         visits=visits,
         visitors=services.visitors_of([v.shift_id for v in visits]),
+        staff=True,
         pagination=pagination,
         form=PreferenceForm(data={"volunteer_sex": care.volunteer_sex or ""}),
         can_edit=current_user.role in HANDLERS,
@@ -446,14 +447,16 @@ def visit_context(shift: Shift, visitors: list | None = None) -> dict:
         confirm_form.came.data = [s.person_id for s in visitors if s.checked_in_at] or [
             s.person_id for s in visitors
         ]
+    # Assigned: staff, or a volunteer with a place on this visit or another of the task.
+    assigned = (
+        staff or signup is not None or (not household and services.holds_place(task.id, person_id))
+    )
     return {
         "task": task,
         "visit": visit,
         "signup": signup,
-        "show_notes": staff
-        or signup is not None
-        or (not household and services.holds_place(task.id, person_id)),
-        "show_rooms": staff or signup is not None or household,
+        "show_notes": assigned,
+        "show_rooms": assigned or household,
         "confirmable": confirmable,
         "visitors": visitors,
         "code_form": DoorCodeForm(),
