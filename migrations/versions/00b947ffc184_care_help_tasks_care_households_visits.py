@@ -58,6 +58,7 @@ def upgrade():
     sa.Column('title', sa.String(length=100), nullable=False),
     sa.Column('private_notes', sa.Text(), nullable=False),
     sa.Column('volunteer_sex', sa.String(length=6), nullable=True),
+    sa.Column('required_skill', sa.String(length=40), nullable=False),
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', portal.database.UTCDateTime(timezone=True), nullable=False),

@@ -19,7 +19,13 @@ from wtforms import (
 )
 from wtforms.validators import Length, NumberRange, Optional
 
-from portal.care.services import MAX_COMMENT, MAX_NOTE, MAX_PRIVATE_NOTES, TaskInput
+from portal.care.services import (
+    MAX_COMMENT,
+    MAX_NOTE,
+    MAX_PRIVATE_NOTES,
+    MAX_SKILL,
+    TaskInput,
+)
 from portal.core.labels import choices
 from portal.patrols.schedule_forms import TIME_FORMATS, WEEKDAY_LABELS
 from portal.patrols.scheduling import MAX_CAPACITY, MAX_POINTS_PER_HOUR, MAX_REASON, ShiftPlan
@@ -90,6 +96,9 @@ class TaskForm(FlaskForm):
     volunteer_sex = SelectField(
         _l("Who may visit"), choices=_sex_choices, coerce=optional_sex, validate_choice=False
     )
+    required_skill = StringField(
+        _l("Skill needed (optional)"), filters=[strip], validators=[Length(max=MAX_SKILL)]
+    )
     points_per_hour = IntegerField(
         _l("Points per hour"),
         validators=[
@@ -131,6 +140,7 @@ class TaskForm(FlaskForm):
             weekdays=list(self.weekdays.data or []),
             starts_on=self.starts_on.data,
             ends_on=self.ends_on.data,
+            required_skill=self.required_skill.data or "",
         )
 
 

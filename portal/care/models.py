@@ -82,6 +82,8 @@ class HelpTask(db.Model):
     # Shown only to volunteers holding a place on an occurrence, and to staff.
     private_notes: Mapped[str] = mapped_column(Text, default="")
     volunteer_sex: Mapped[str | None] = mapped_column(String(6))
+    # A skill the volunteer's registration must name (e.g. 驾驶, 护理); empty: none needed.
+    required_skill: Mapped[str] = mapped_column(String(40), default="")
     status: Mapped[str] = mapped_column(String(10), default="active")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

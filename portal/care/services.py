@@ -40,11 +40,13 @@ from portal.patrols.models import Shift, ShiftSeries, Signup
 from portal.people.models import Person
 from portal.places.models import Building, Household, grid_worker
 from portal.trust.privacy import active_consent, give_consent
+from portal.volunteers.models import Volunteer
 
 CONSENT_PURPOSE = "regular_help"
 DOOR_CODE_LENGTH = 8
 MAX_HOUSEHOLDS = 10
 MAX_PRIVATE_NOTES = 2000
+MAX_SKILL = 40
 MAX_NOTE = 500
 MAX_COMMENT = 500
 COVERAGE_DAYS = 14
@@ -190,6 +192,7 @@ class TaskInput:
     weekdays: list[str] = field(default_factory=list)
     starts_on: date | None = None
     ends_on: date | None = None
+    required_skill: str = ""
 
 
 def _sex_wish_error(cares: list[CareHousehold], wanted: str | None) -> str | None:
@@ -246,6 +249,9 @@ def create_task(
         wish = _sex_wish_error(cares, data.volunteer_sex)
         if wish:
             errors["volunteer_sex"] = wish
+    skill = (data.required_skill or "").strip()
+    if len(skill) > MAX_SKILL:
+        errors["required_skill"] = _("At most %(n)d characters.", n=MAX_SKILL)
     notes = (data.private_notes or "").strip()
     if len(notes) > MAX_PRIVATE_NOTES:
         errors["private_notes"] = _("At most %(n)d characters.", n=MAX_PRIVATE_NOTES)
@@ -264,6 +270,7 @@ def create_task(
         title=title[:100],
         private_notes=notes,
         volunteer_sex=data.volunteer_sex,
+        required_skill=skill[:MAX_SKILL],
         status="active",
         created_by_id=actor.id,
     )
@@ -391,12 +398,27 @@ def lives_in(task: HelpTask, person_id: int | None) -> bool:
 
 
 def check_visitor(task_id: int, person: Person) -> None:
-    """The sign-up rule a task adds to the shifts' own: the household's wish about who visits."""
-    wanted = db.session.scalar(select(HelpTask.volunteer_sex).where(HelpTask.id == task_id))
+    """The sign-up rules a task adds to the shifts' own: the household's wish about who visits,
+    and the skill the task needs (named in the volunteer's registration)."""
+    wanted, skill = db.session.execute(
+        select(HelpTask.volunteer_sex, HelpTask.required_skill).where(HelpTask.id == task_id)
+    ).one()
     if wanted is not None and person.sex != wanted:
         raise DomainError(
             {"_": _("This household asked for %(who)s.", who=label("volunteer_sex", wanted))}
         )
+    if skill:
+        skills = db.session.scalar(select(Volunteer.skills).where(Volunteer.person_id == person.id))
+        if skill.casefold() not in (skills or "").casefold():
+            raise DomainError(
+                {
+                    "_": _(
+                        "This visit needs a volunteer whose registration names the skill "
+                        "“%(skill)s”.",
+                        skill=skill,
+                    )
+                }
+            )
 
 
 # --- the whole series ----------------------------------------------------------------------------
@@ -579,14 +601,12 @@ def report_visit(
     now: datetime,
 ) -> HelpVisit:
     """The checked-in volunteer marks the visit done with a short note, or says something is
-    wrong: then a request goes to the grid worker in the same step, linked to the visit.
-    DomainError({"note"|"_": ...}): no place, not checked in, outside the window, a note too
-    long (or missing when something is wrong), a visit already reported."""
+    wrong (one tap: the note is optional): then a request goes to the grid worker in the same
+    step, linked to the visit. DomainError({"note"|"_": ...}): no place, not checked in, outside
+    the window, a note too long, a visit already reported."""
     note = (note or "").strip()
     if len(note) > MAX_NOTE:
         raise DomainError({"note": _("At most %(n)d characters.", n=MAX_NOTE)})
-    if problem and not note:
-        raise DomainError({"note": _("Say briefly what is wrong.")})
     window = _report_window_error(shift, now)
     if window:
         raise DomainError({"_": window})
@@ -637,7 +657,7 @@ def _open_problem_request(shift: Shift, actor: User, note: str, now: datetime) -
         title=task.title,
         when=scheduling.local_when(shift.starts_at),
         rooms=rooms,
-        note=note,
+        note=note or _("no details given, please call the volunteer"),
     )
     req, _names = create_request(
         actor,

@@ -858,8 +858,6 @@ def test_report_window_and_note_rules(scene, visit):
     check_in(visit, scene.female, visit.care101.door_code)
     errors = refused(lambda: report(visit, scene.female, "x" * 501))
     assert list(errors) == ["note"]
-    errors = refused(lambda: report(visit, scene.female, "", problem=True))
-    assert errors == {"note": "Say briefly what is wrong."}
     errors = refused(lambda: report(visit, scene.female, minutes=60 + 121))
     assert list(errors) == ["_"] and "closed two hours after its end" in errors["_"]
     assert visits() == []

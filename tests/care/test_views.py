@@ -250,8 +250,6 @@ def test_something_wrong_opens_a_request_to_the_grid_worker(client, auth, care_w
     a = care_world.a
     shift = _visit_now(client, auth, a)
     client.post(f"/care/visits/{shift.id}/checkin", data={"code": _care(a).door_code})
-    empty = client.post(f"/care/visits/{shift.id}/report", data={"outcome": "problem"})
-    assert "Say briefly what is wrong" in empty.get_data(as_text=True)
     response = client.post(
         f"/care/visits/{shift.id}/report", data={"note": "老人发烧了", "outcome": "problem"}
     )
@@ -263,6 +261,20 @@ def test_something_wrong_opens_a_request_to_the_grid_worker(client, auth, care_w
     req = db.session.get(HelpRequest, visit.request_id)
     assert req.handler_user_id == a.gridworker.id and "老人发烧了" in req.description
     assert req.urgency == "urgent"
+
+
+def test_something_wrong_takes_one_tap(client, auth, care_world):
+    a = care_world.a
+    shift = _visit_now(client, auth, a)
+    client.post(f"/care/visits/{shift.id}/checkin", data={"code": _care(a).door_code})
+    response = client.post(f"/care/visits/{shift.id}/report", data={"outcome": "problem"})
+    assert response.status_code == 303
+    visit = db.session.scalar(select(HelpVisit))
+    from portal.help.models import HelpRequest
+
+    req = db.session.get(HelpRequest, visit.request_id)
+    assert visit.status == "problem" and req.handler_user_id == a.gridworker.id
+    assert "no details given" in req.description
 
 
 def test_the_household_confirms_once_and_the_hours_enter_the_ledger_once(client, auth, care_world):
@@ -459,3 +471,36 @@ def test_my_data_download_names_the_enrolment_on_my_consent(client, auth, care_w
     data = client.get("/me/data").get_json(force=True)
     assert data["regular_help"]["tasks_i_help_with_every_visit"] == [task.id]
     assert data["regular_help"]["households_enrolled_on_my_consent"] == []
+
+
+def test_a_skill_needed_admits_only_volunteers_whose_registration_names_it(
+    client, auth, care_world
+):
+    a = care_world.a
+    _enrol(client, auth, a)
+    care = _care(a)
+    client.post("/language", data={"lang": "en"})
+    long_skill = client.post(
+        f"/care/tasks/new?care={care.id}", data=_task_form(a, required_skill="驾" * 41)
+    )
+    assert "40 characters" in long_skill.get_data(as_text=True)
+    assert _count(HelpTask) == 0
+    response = client.post(
+        f"/care/tasks/new?care={care.id}", data=_task_form(a, required_skill="驾驶")
+    )
+    assert response.status_code == 303
+    task = db.session.scalar(select(HelpTask))
+    assert task.required_skill == "驾驶"
+    client.post("/logout")
+    shift = db.session.scalars(select(Shift).order_by(Shift.starts_at)).first()
+    auth.login(a.helper.username)
+    client.post("/language", data={"lang": "en"})
+    refused = client.post(f"/shifts/{shift.id}/signup", follow_redirects=True)
+    assert "names the skill “驾驶”" in refused.get_data(as_text=True)
+    a.helper.person.volunteer.skills = "会驾驶，有车"
+    db.session.commit()
+    assert client.post(f"/shifts/{shift.id}/signup").status_code == 303
+    assert (
+        db.session.scalar(select(Signup.status).where(Signup.person_id == a.helper.person.id))
+        == "confirmed"
+    )
