@@ -206,6 +206,11 @@ def check_out(shift: Shift, person_id: int | None, now: datetime) -> Outcome:
     """
     if shift.status == "cancelled":
         raise _cancelled_error(shift)
+    if shift.help_task_id is not None:
+        # A household help visit's hours come with the household's confirmation (portal.care).
+        raise DomainError(
+            {"_": _("Mark the visit done instead: the household confirms it and your hours.")}
+        )
     signup = own_signup(shift, person_id)
     if signup is None:
         raise DomainError({"_": _("You are not signed up for this shift.")})

@@ -158,6 +158,9 @@ def attendance(shift_id: int, signup_id: int):
 @login_required
 def checkin(shift_id: int):
     shift = get_scoped_or_404(Shift, shift_id)
+    if shift.help_task_id is not None and request.method == "GET":
+        # A household help visit: its own page holds check-in, report and confirmation.
+        return redirect(url_for("shifts.detail", shift_id=shift.id), code=303)
     person_id = current_user.person_id
     now = now_utc()
     form = CheckinForm(data={"code": request.args.get("code", "")})
@@ -220,7 +223,8 @@ def checkin_code():
         else:
             db.session.commit()
             _flash_checkin(outcome)
-            return redirect(url_for("duty.checkin", shift_id=outcome.signup.shift_id), code=303)
+            endpoint = "shifts.detail" if outcome.signup.shift.help_task_id else "duty.checkin"
+            return redirect(url_for(endpoint, shift_id=outcome.signup.shift_id), code=303)
     return render(
         "duty/checkin_code.html",
         form=form,

@@ -504,3 +504,22 @@ def test_a_skill_needed_admits_only_volunteers_whose_registration_names_it(
         db.session.scalar(select(Signup.status).where(Signup.person_id == a.helper.person.id))
         == "confirmed"
     )
+
+
+def test_the_door_cards_qr_code_checks_in_through_the_common_check_in_page(
+    client, auth, care_world
+):
+    a = care_world.a
+    shift = _visit_now(client, auth, a)
+    code = _care(a).door_code
+    page = client.get(f"/checkin?code={code}").get_data(as_text=True)
+    assert f'value="{code}"' in page
+    response = client.post("/checkin", data={"code": code})
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/shifts/{shift.id}")
+    signup = db.session.scalar(select(Signup).where(Signup.shift_id == shift.id))
+    assert signup.checked_in_at is not None
+    # Hours come with the household's confirmation, not with a check-out.
+    out = client.post(f"/shifts/{shift.id}/checkout", follow_redirects=True)
+    assert "the household confirms it and your hours" in out.get_data(as_text=True)
+    assert db.session.scalar(select(Signup.hours_recorded_at)) is None
