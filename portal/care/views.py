@@ -36,6 +36,7 @@ from portal.help.intake import category_name
 from portal.htmx import render
 from portal.patrols import scheduling
 from portal.patrols.models import Shift
+from portal.patrols.signups import own_statuses
 from portal.places.models import Grid, Household
 from portal.volunteers.models import Volunteer
 
@@ -286,7 +287,7 @@ def task(task_id: int):
     person_id = current_user.person_id
     staff = current_user.role in STAFF
     occurrences = services.coming_occurrences(task.id, now_utc())
-    mine = _own_statuses(person_id, [s.id for s in occurrences])
+    mine = own_statuses(person_id, [s.id for s in occurrences])
     standing = False if staff else services.is_standing(task.id, person_id)
     assigned = (
         staff
@@ -309,51 +310,50 @@ def task(task_id: int):
     )
 
 
-def _own_statuses(person_id: int | None, shift_ids: list[int]) -> dict[int, str]:
-    from portal.patrols.signups import own_statuses
-
-    return own_statuses(person_id, shift_ids)
+def _act_for_me(task_id: int, act, refusal: str):
+    """Run ``act(task, person)`` for the signed-in person and commit; on a refusal, roll back
+    and flash why. Returns the task and the result (None when refused)."""
+    task = _task_or_404(task_id)
+    try:
+        if current_user.person is None:
+            raise DomainError({"_": refusal})
+        result = act(task, current_user.person)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.errors["_"], "error")
+        return task, None
+    db.session.commit()
+    return task, result
 
 
 @bp.post("/tasks/<int:task_id>/take")
 @roles_required("resident", "volunteer", "grid_worker", "secretary")
 def take(task_id: int):
-    task = _task_or_404(task_id)
-    try:
-        if current_user.person is None:
-            raise DomainError({"_": _("Only approved volunteers of this community can sign up.")})
-        outcome = services.take_series(task, current_user.person)
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.errors["_"], "error")
-        return _see_other("care.task", task_id=task.id)
-    db.session.commit()
-    message = _(
-        "You help with every visit of this task: %(confirmed)d place(s) taken, "
-        "%(waitlisted)d on the waitlist.",
-        confirmed=outcome.confirmed,
-        waitlisted=outcome.waitlisted,
-    )
-    flash(message, "success")
-    for day, why in outcome.skipped[:5]:
-        flash(_("%(date)s skipped: %(why)s", date=day.isoformat(), why=why), "warning")
+    refusal = _("Only approved volunteers of this community can sign up.")
+    task, outcome = _act_for_me(task_id, services.take_series, refusal)
+    if outcome is not None:
+        message = _(
+            "You help with every visit of this task: %(confirmed)d place(s) taken, "
+            "%(waitlisted)d on the waitlist.",
+            confirmed=outcome.confirmed,
+            waitlisted=outcome.waitlisted,
+        )
+        flash(message, "success")
+        for day, why in outcome.skipped[:5]:
+            flash(_("%(date)s skipped: %(why)s", date=day.isoformat(), why=why), "warning")
     return _see_other("care.task", task_id=task.id)
 
 
 @bp.post("/tasks/<int:task_id>/leave")
 @roles_required("resident", "volunteer", "grid_worker", "secretary")
 def leave(task_id: int):
-    task = _task_or_404(task_id)
-    try:
-        if current_user.person is None:
-            raise DomainError({"_": _("You have no standing place on this task.")})
-        given = services.leave_series(task, current_user.person)
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.errors["_"], "error")
-        return _see_other("care.task", task_id=task.id)
-    db.session.commit()
-    flash(_("You no longer help with every visit: %(n)d place(s) given back.", n=given), "success")
+    refusal = _("You have no standing place on this task.")
+    task, given = _act_for_me(task_id, services.leave_series, refusal)
+    if given is not None:
+        flash(
+            _("You no longer help with every visit: %(n)d place(s) given back.", n=given),
+            "success",
+        )
     return _see_other("care.task", task_id=task.id)
 
 
