@@ -136,12 +136,13 @@ def _register_blueprints(app: Flask) -> None:
 def _register_hooks(app: Flask) -> None:
     from portal import cli, errors, policy, security
     from portal.auth import session as auth_session
-    from portal.core import labels, querycount
+    from portal.core import labels, querycount, urls
 
     auth_session.init_app(app)
     policy.init_app(app)  # after the session hooks, before any view: portal/policy.py
     querycount.init_app(app)
     labels.init_app(app)
+    urls.init_app(app)
     errors.init_app(app)
     security.init_app(app)
     cli.init_app(app)

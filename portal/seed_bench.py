@@ -9,12 +9,15 @@ cancelled, a waitlist on some full past ones; past places attended or no-show, c
 and hours recorded; upcoming shifts half to nearly full), 2,000 help requests spread over the
 loop with their timelines, the default category catalogue, 8 rewards. The points ledger holds
 one row per award as ``portal.points.ledger`` writes it (verified sign-up, verified request,
-party member's report, three years of monthly paper-ledger imports) and the redemptions;
-accounts and tallies are summed in Python from exactly those rows; about 80 % are listed.
+party member's report, three years of monthly paper-ledger imports), the secretary's
+adjustments for the community's own monthly volunteer days, reversals of about 3 % of the
+attendance awards, and the redemptions; accounts and tallies are summed in Python from exactly
+those rows; about 80 % are listed.
 No PointsRule rows: the defaults apply. Staff accounts have no Person.
 
 City totals (seed 6): 1,000,000 people, 65,000 volunteers, 150,000 shifts, ~1.42 M sign-ups,
-200,000 requests, ~1.13 M timeline events, ~2.13 M ledger rows, ~1.85 M tallies (~8.6 M rows).
+200,000 requests, ~1.13 M timeline events, ~2.96 M ledger rows, ~1.98 M tallies (~9.5 M rows;
+100 times the small build's figures).
 
 Accounts (password ``tongxin-bench``): ``bench_sec_<c>`` (secretary) and ``bench_gw_<c>`` (grid
 worker of all 15 grids) for community id ``c``; ``bench_admin_<s>`` for subdistrict id ``s``;
@@ -110,6 +113,13 @@ HELP_TEXTS = (
 )
 REPORT_TEXTS = ("{0}，已经好几天了，请尽快处理。", "发现{0}，存在安全隐患。", "反映一下：{0}。")
 VOUCHER_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+# The community's monthly volunteer days (day of month, note, party members only).
+SERVICE_DAYS = (
+    (5, "学雷锋志愿服务日", False),
+    (10, "主题党日志愿服务", True),
+    (20, "环境整治志愿服务", False),
+)
+REVERSAL_NOTES = ("重复登记，冲正", "签到记录有误，冲正", "本人当日未到岗，冲正")
 
 # Insert order: every table after the tables its foreign keys point to.
 # fmt: off
@@ -271,6 +281,9 @@ class _City:
         self.ids: Counter[str] = Counter()
         self.phones = 0
         self.vol_rows: list[tuple[int, int, str, datetime]] = []  # this community's
+        # This community's attendance awards: (entry id, person, kind, points, hours, day,
+        # created).
+        self.awards: list[tuple[int, int, str, int, int, date, datetime]] = []
         self.totals: dict[int, _Totals] = {}
         self.tallies: dict[tuple[int, str], list] = {}
 
@@ -481,6 +494,8 @@ class _City:
         self.shifts(cid, grids, grid_vols, worker)
         self.requests(cid, grids, residents, grid_vols, categories, worker)
         self.imports(cid, secretary)
+        self.service_days(cid, secretary)
+        self.reversals(cid, secretary)
         self.shop(cid, secretary)
 
     def volunteers_of(self, cid, sub_id, candidates, secretary) -> dict[int, list[int]]:
@@ -494,6 +509,7 @@ class _City:
         grid_vols: dict[int, list[int]] = defaultdict(list)
         armband = 0
         self.vol_rows = []
+        self.awards = []
         for (person_id, grid_id, _age), kind in zip(chosen, types, strict=True):
             vol_id = self.next_id("volunteer")
             applied = self.now - timedelta(days=rng.randint(30, 1800), hours=rng.randint(0, 10))
@@ -601,7 +617,7 @@ class _City:
         *,
         kind: str,
         source_type: str,
-        source_id: int,
+        source_id: int | None,
         points: int,
         hours: int,
         day: date,
@@ -609,13 +625,15 @@ class _City:
         actor: int | None,
         created: datetime,
         ranked: bool = True,
-    ) -> None:
+        activities: int | None = None,
+    ) -> int:
         """One ledger row as ``ledger.post_entry`` writes it (hours in cents), summed into the
-        person's totals and, when ranked, their all-time, year and month tallies."""
+        person's totals and, when ranked, their all-time, year and month tallies; its id."""
         w = self.w
+        entry_id = self.next_id("points_ledger")
         w.add(
             "points_ledger",
-            id=self.next_id("points_ledger"),
+            id=entry_id,
             person_id=person_id,
             community_id=cid,
             kind=kind,
@@ -635,17 +653,20 @@ class _City:
         if created < self.now - timedelta(days=60):
             t.early += points
         if not ranked:
-            return
+            return entry_id
         t.earned += points
+        if activities is None:
+            activities = 1 if kind in EARNING else 0
         for period in ("all", f"{day.year:04d}", f"{day.year:04d}-{day.month:02d}"):
             tally = self.tallies.get((person_id, period))
             if tally is None:
                 tally = self.tallies[(person_id, period)] = [0, 0, 0, created]
             tally[0] += points
             tally[1] += hours
-            tally[2] += 1 if kind in EARNING else 0
+            tally[2] += activities
             if points > 0 and created > tally[3]:
                 tally[3] = created
+        return entry_id
 
     def imports(self, cid: int, secretary: int) -> None:
         """The paper ledger of the year before the shifts, carried over month by month."""
@@ -677,6 +698,68 @@ class _City:
                     actor=secretary,
                     created=created,
                 )
+
+    def service_days(self, cid: int, secretary: int) -> None:
+        """The community's own volunteer days of the shift year (no shift in the portal): the
+        secretary enters each participant's points the next morning as an adjustment, as
+        ``ledger.adjust`` writes it (ranked, no activity counted, no source)."""
+        rng = self.rng
+        first = self.today - timedelta(days=PAST_DAYS)
+        days = []
+        year, month = first.year, first.month
+        while date(year, month, 1) < self.today:
+            for day_of_month, note, party in SERVICE_DAYS:
+                day = date(year, month, day_of_month)
+                if first <= day < self.today - timedelta(days=1):
+                    days.append((day, note, party))
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        for day, note, party in days:
+            created = datetime.combine(day + timedelta(days=1), time(2), tzinfo=UTC)
+            for _vol_id, person_id, kind, applied in self.vol_rows:
+                if applied.date() >= day or (party and kind != "party_member"):
+                    continue
+                if rng.random() >= (0.85 if party else 0.55):
+                    continue
+                hours = rng.choice((2, 2, 3, 4))
+                self.ledger(
+                    person_id,
+                    cid,
+                    kind="adjustment",
+                    source_type="adjustment",
+                    source_id=None,
+                    points=hours * 10,
+                    hours=hours * 100,
+                    day=created.astimezone(LOCAL_TZ).date(),
+                    note=f"{day.month}月{day.day}日{note}",
+                    actor=secretary,
+                    created=created,
+                )
+
+    def reversals(self, cid: int, secretary: int) -> None:
+        """About 3 % of the attendance awards of the year reversed by the secretary a few days
+        later, as ``ledger.reverse`` writes it; only before the redemption window, so that no
+        balance ever goes below zero."""
+        rng = self.rng
+        window = self.now - timedelta(days=60)
+        for entry_id, person_id, kind, points, hours, day, created in self.awards:
+            reversed_at = created + timedelta(days=rng.randint(1, 6), hours=rng.randint(0, 8))
+            if reversed_at >= window or rng.random() >= 0.03:
+                continue
+            self.ledger(
+                person_id,
+                cid,
+                kind="reversal",
+                source_type="entry",
+                source_id=entry_id,
+                points=-points,
+                hours=-hours,
+                day=day,
+                note=rng.choice(REVERSAL_NOTES),
+                actor=secretary,
+                created=reversed_at,
+                activities=-1 if kind in EARNING else 0,
+            )
+        self.awards = []
 
     def shop(self, cid: int, secretary: int) -> None:
         """The community's rewards, and redemptions paid from points earned before them."""
@@ -848,7 +931,7 @@ class _City:
                             hours=w.cents(200),
                             hours_recorded_at=w.ts(recorded),
                         )
-                        self.ledger(
+                        entry_id = self.ledger(
                             person_id,
                             cid,
                             kind=kind,
@@ -861,6 +944,7 @@ class _City:
                             actor=None,
                             created=recorded,
                         )
+                        self.awards.append((entry_id, person_id, kind, 2 * pph, 200, day, recorded))
                     w.add("signup", **row)
 
     # ----- help requests --------------------------------------------------------------------

@@ -45,6 +45,10 @@ def _count(table: str) -> int:
     return db.session.scalar(text(f'SELECT count(*) FROM "{table}"'))
 
 
+def _count_where(table: str, condition: str) -> int:
+    return db.session.scalar(text(f'SELECT count(*) FROM "{table}" WHERE {condition}'))
+
+
 def _one(sql: str) -> list:
     return list(db.session.execute(text(sql)))
 
@@ -57,7 +61,7 @@ def test_small_city_shape_invariants_and_the_app_on_it(app, client):
         assert counts[table] == expected == _count(table), table
     # "About" figures of the shape, at 1/100.
     assert 12_000 <= _count("signup") <= 16_000
-    assert 15_000 <= _count("points_ledger") <= 30_000
+    assert 27_000 <= _count("points_ledger") <= 33_000  # about 3,000,000 at city scale
     assert _count("request_event") >= 2 * 2_000
     assert _one("SELECT type, count(*) FROM volunteer_type GROUP BY type ORDER BY type") == [
         ("five_elders", 200),
@@ -83,17 +87,23 @@ def test_small_city_shape_invariants_and_the_app_on_it(app, client):
         WHERE t.period = 'all' AND t.points <> a.earned
     """)
     ranked = db.session.execute(
-        text("SELECT person_id, kind, points, hours, occurred_on FROM points_ledger WHERE ranked")
+        text(
+            "SELECT id, person_id, kind, source_id, points, hours, occurred_on FROM points_ledger"
+            " WHERE ranked"
+        )
     ).all()
+    kinds = {row.id: row.kind for row in ranked}
     expected: dict[tuple[int, str], list] = {}
     earning = {"patrol", "door_watch", "duty", "help", "mediation", "party_report"}
-    for person_id, kind, points, hours, day in ranked:
+    for _id, person_id, kind, source_id, points, hours, day in ranked:
         day = day if isinstance(day, date) else date.fromisoformat(day)
+        # As ledger.reverse counts it: a reversed activity no longer counts as one.
+        activity = -(kinds[source_id] in earning) if kind == "reversal" else kind in earning
         for period in ("all", f"{day.year}", f"{day.year}-{day.month:02d}"):
             row = expected.setdefault((person_id, period), [0, 0, 0])
             row[0] += points
             row[1] += float(hours)
-            row[2] += kind in earning
+            row[2] += activity
     tallies = {
         (p, period): [points, float(hours), activities]
         for p, period, points, hours, activities in db.session.execute(
@@ -104,6 +114,24 @@ def test_small_city_shape_invariants_and_the_app_on_it(app, client):
     for key, (points, hours, activities) in expected.items():
         assert tallies[key][0] == points and tallies[key][2] == activities, key
         assert tallies[key][1] == pytest.approx(hours), key
+
+    # Reversals as ledger.reverse writes them: the opposite of an earlier row of the same
+    # person, on the same day, at most once, never of a reversal; adjustments by the secretary.
+    assert not _one("""
+        SELECT r.id FROM points_ledger r LEFT JOIN points_ledger e ON e.id = r.source_id
+        WHERE r.kind = 'reversal' AND (
+            r.source_type <> 'entry' OR e.id IS NULL OR e.person_id <> r.person_id
+            OR e.kind = 'reversal' OR r.points <> -e.points OR r.hours <> -e.hours
+            OR r.occurred_on <> e.occurred_on OR r.ranked <> e.ranked
+            OR r.created_at <= e.created_at)
+    """)
+    assert 100 <= _count_where("points_ledger", "kind = 'reversal'") <= 400
+    assert not _one("""
+        SELECT l.id FROM points_ledger l LEFT JOIN "user" u ON u.id = l.created_by_id
+        WHERE l.kind = 'adjustment' AND (l.source_type <> 'adjustment'
+            OR l.source_id IS NOT NULL OR u.role IS NULL OR u.role <> 'secretary' OR l.note = '')
+    """)
+    assert 5_000 <= _count_where("points_ledger", "kind = 'adjustment'") <= 10_000
 
     # Shifts: taken is the confirmed count; never above capacity; no duplicate sign-ups.
     assert not _one("""

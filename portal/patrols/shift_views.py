@@ -208,12 +208,14 @@ def _answer(shift: Shift, message: str, category: str, *, changed: bool, state=N
     return redirect(_back() or url_for("shifts.detail", shift_id=shift.id), code=303)
 
 
-def _state_before_commit(shift: Shift, person, known) -> signups.SignupState | None:
+def _state_before_commit(
+    shift: Shift, person, known, waiting: int | None = None
+) -> signups.SignupState | None:
     """The sign-up area for the htmx answer, read in the write's own transaction (the shift's
     places came back with its UPDATE): after the commit nothing is read again."""
     if not wants_fragment():
         return None
-    return signups.signup_state(shift, person, known=known)
+    return signups.signup_state(shift, person, known=known, waiting=waiting)
 
 
 @bp.post("/shifts/<int:shift_id>/signup")
@@ -224,13 +226,13 @@ def signup(shift_id: int):
         person = current_user.person
         if person is None:
             raise DomainError({"_": _("Only approved volunteers of this community can sign up.")})
-        # The request began with the write lock (SQLite), so the shift was read under it.
+        # The shift was read in this transaction (on SQLite under the write lock it began with).
         outcome = signups.sign_up(shift, person, read_under_lock=True)
     except DomainError as error:
         db.session.rollback()
         return _answer(shift, error.errors["_"], "error", changed=False)
     state = _state_before_commit(
-        shift, person, (outcome.signup_id, outcome.status, outcome.position)
+        shift, person, (outcome.signup_id, outcome.status, outcome.position), outcome.waiting
     )
     commit_keeping_loaded()
     if outcome.status == "confirmed":

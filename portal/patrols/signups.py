@@ -1,9 +1,10 @@
 """Sign-ups: taking a place on a shift, the waitlist, giving a place back, and promotion.
 
 A place is taken only by the conditional ``UPDATE shift SET taken = taken + 1 WHERE taken <
-capacity``; UNIQUE(shift_id, person_id) stops a second row for one person. On PostgreSQL a
-person's sign-ups are serialised by locking their Person row, so two overlapping shifts cannot
-both be taken in parallel (on SQLite every write already begins with BEGIN IMMEDIATE).
+capacity`` (and the shift, as it is at that moment, scheduled and not started);
+UNIQUE(shift_id, person_id) stops a second row for one person. On PostgreSQL a person's sign-ups
+are serialised by locking their Person row, so two overlapping shifts cannot both be taken in
+parallel (on SQLite every write already begins with BEGIN IMMEDIATE).
 Services flush, never commit; ``now`` is a parameter so that tests can fix the time.
 """
 
@@ -171,6 +172,7 @@ class SignupOutcome:
     signup_id: int
     status: str  # confirmed | waitlisted
     position: int | None = None  # place in the waitlist, from 1
+    waiting: int | None = None  # people on the shift's waitlist with this one, when known
 
 
 def _lock_person(person_id: int, *, skip_locked: bool = False) -> bool:
@@ -180,14 +182,18 @@ def _lock_person(person_id: int, *, skip_locked: bool = False) -> bool:
     return db.session.scalar(query) is not None
 
 
-def _move_taken(shift: Shift, step: int) -> bool:
+def _move_taken(shift: Shift, step: int, now: datetime | None = None) -> bool:
     """The one statement that takes (+1) or gives back (-1) a place: True when it moved.
 
-    The new count comes back with the UPDATE and is set on ``shift`` as the database's value,
-    so that an answer rendered from it shows the places as they are, without reading again."""
+    A place is taken only while the shift is scheduled and (given ``now``) not started, as the
+    row is at the moment of the UPDATE. The new count comes back with the UPDATE and is set on
+    ``shift`` as the database's value, so that an answer rendered from it shows the places as
+    they are, without reading again."""
     query = update(Shift).where(Shift.id == shift.id)
     if step > 0:
         query = query.where(Shift.taken < Shift.capacity, Shift.status == "scheduled")
+        if now is not None:
+            query = query.where(Shift.starts_at > now)
     else:
         query = query.where(Shift.taken > 0)
     row = db.session.execute(
@@ -201,9 +207,10 @@ def _move_taken(shift: Shift, step: int) -> bool:
     return True
 
 
-def _take_place(shift: Shift) -> bool:
-    """Take a place on the shift: True when it won one."""
-    return _move_taken(shift, +1)
+def _take_place(shift: Shift, now: datetime) -> bool:
+    """Take a place on the shift if it is scheduled and not started at ``now``: True when it
+    won one."""
+    return _move_taken(shift, +1, now)
 
 
 def waitlist_position(signup_id: int) -> int | None:
@@ -251,23 +258,33 @@ def sign_up(
 
     Raises DomainError when a rule refuses it (see check_signup_rules) or when the same person's
     parallel request already holds the place. Anyone already waiting is promoted first, so that
-    a newcomer never jumps the waitlist. ``read_under_lock``: on SQLite, the caller read
-    ``shift`` inside the BEGIN IMMEDIATE transaction this runs in, so it is not read again.
+    a newcomer never jumps the waitlist. ``read_under_lock``: the caller read ``shift`` in the
+    transaction this runs in (on SQLite inside its BEGIN IMMEDIATE), so it is not read again.
     """
     now = now or now_utc()
     if db.engine.dialect.name != "sqlite":  # SQLite's BEGIN IMMEDIATE already serialises writers
+        # The person's own sign-ups and places, read from here on, are as they are now. The
+        # shift is not read again: whether it is still scheduled and not started is decided by
+        # the UPDATE that takes the place, on the row as it is then.
         _lock_person(person.id)
-        db.session.refresh(shift)  # read after the lock: times and status as they are now
-    elif not read_under_lock:
+    if not read_under_lock:
         db.session.refresh(shift)
     held = _signup_row(shift.id, person.id)
     check_signup_rules(shift, person, now, held=held.status if held else None)
     promote_waitlisted(shift, now)
-    won = _take_place(shift)
-    if not won and db.session.scalar(select(Shift.status).where(Shift.id == shift.id)) != (
-        "scheduled"
-    ):
-        raise DomainError({"_": _("This shift was cancelled.")})
+    won = _take_place(shift, now)
+    line = None
+    if not won:
+        # Full, or (since it was read) cancelled or started: only a full shift has a waitlist.
+        # The line read with it gives the new entry's place (last: waitlisted_at = now).
+        status, starts_at, ahead, waiting = db.session.execute(
+            _failed_take(shift.id, now, held.id if held is not None else None)
+        ).one()
+        if status != "scheduled":
+            raise DomainError({"_": _("This shift was cancelled.")})
+        if starts_at <= now:
+            raise DomainError({"_": _("This shift has already started; sign-up is closed.")})
+        line = (ahead + 1, waiting + 1)
     status = "confirmed" if won else "waitlisted"
     waitlisted_at = None if won else now
     if held is not None:
@@ -300,9 +317,27 @@ def sign_up(
             _move_taken(shift, -1)  # the place goes back
         raise DomainError({"_": _("You are already signed up for this shift.")})
     outcome = SignupOutcome(signup_id=signup_id, status=status)
-    if status == "waitlisted":
-        outcome.position = waitlist_position(signup_id)
+    if line is not None:
+        outcome.position, outcome.waiting = line
     return outcome
+
+
+def _failed_take(shift_id: int, now: datetime, reused_id: int | None) -> Select:
+    """The shift's status and start as they are now, with how many wait on it: in all, and
+    ahead of an entry made at ``now`` (the order of waitlist_positions: time, then id; a new
+    row's id comes after every other, a reused row keeps ``reused_id``)."""
+    waitlisted = and_(Signup.shift_id == shift_id, Signup.status == "waitlisted")
+    tie = Signup.waitlisted_at == now
+    if reused_id is not None:
+        tie = and_(tie, Signup.id < reused_id)
+    return select(
+        Shift.status,
+        Shift.starts_at,
+        select(func.count(Signup.id))
+        .where(waitlisted, or_(Signup.waitlisted_at < now, tie))
+        .scalar_subquery(),
+        select(func.count(Signup.id)).where(waitlisted).scalar_subquery(),
+    ).where(Shift.id == shift_id)
 
 
 @dataclass
@@ -411,7 +446,7 @@ def promote_waitlisted(shift: Shift, now: datetime | None = None) -> list[int]:
         if moved != 1:
             savepoint.rollback()
             continue
-        if not _take_place(shift):
+        if not _take_place(shift, now):
             savepoint.rollback()
             break
         savepoint.commit()
@@ -504,13 +539,15 @@ def signup_state(
     *,
     read_only: bool = False,
     known: tuple[int, str, int | None] | None = None,
+    waiting: int | None = None,
 ) -> SignupState:
     """The sign-up area of one shift for one viewer (a few queries: for a single shift).
 
     ``known``: the viewer's sign-up as the caller has just written it (id, status, waitlist
-    position), so that it is not read again."""
+    position), so that it is not read again; ``waiting``: the waitlist's length, if known."""
     now = now or now_utc()
-    waiting = waiting_counts([shift.id]).get(shift.id, 0)
+    if waiting is None:
+        waiting = waiting_counts([shift.id]).get(shift.id, 0)
     if read_only or person is None:
         return SignupState(shift=shift, taken=shift.taken, waiting=waiting, read_only=True)
     if known is not None:

@@ -71,6 +71,29 @@ def test_queue_shows_open_requests_overdue_first_then_by_due_time(client, auth, 
     assert _ids_in(body, ids) == []
 
 
+def test_queue_pages_continue_the_order(app, client, auth, hd_world):
+    a = hd_world.a
+    now = now_utc()
+    app.config["PAGE_SIZE"] = 3
+    dues = [-5, None, 3, -1, 7, None, 1]  # hours from now; None: no deadline, listed last
+    made = [
+        hd_make_request(
+            a, a.hd.light, "submitted", due_at=None if h is None else now + timedelta(hours=h)
+        )
+        for h in dues
+    ]
+    expected = [made[i].id for i in (0, 3, 6, 2, 4, 1, 5)]
+    auth.login("gridworker_a")
+    pages = [client.get(f"/handling?page={n}").get_data(as_text=True) for n in (1, 2, 3)]
+    assert [_ids_in(body, expected) for body in pages] == [
+        expected[:3],
+        expected[3:6],
+        expected[6:],
+    ]
+    assert "7" in pages[0].split('class="muted"')[1].split("</p>")[0]  # the total, not the page
+    assert client.get("/handling?page=4").status_code == 200
+
+
 def test_admin_sees_the_queue_read_only_with_masked_names(client, auth, hd_world):
     a = hd_world.a
     req = hd_make_request(a, a.hd.light, "submitted")

@@ -7,6 +7,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from flask_babel import gettext
 from sqlalchemy import func, select
 
 from portal.core.errors import DomainError
@@ -249,6 +250,52 @@ def test_cancelled_shift_is_closed(client, auth, world, su_english):
     body = client.post(f"/shifts/{shift.id}/signup", headers=SU_HX).get_data(as_text=True)
     assert "This shift was cancelled." in body
     assert _signups(shift) == {}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"status": "cancelled"}, "This shift was cancelled."),
+        (
+            {"starts_in": timedelta(minutes=-5)},
+            "This shift has already started; sign-up is closed.",
+        ),
+    ],
+)
+def test_the_write_itself_refuses_a_shift_closed_since_it_was_read(
+    su_request, world, monkeypatch, change, message
+):
+    """The place is taken by an UPDATE that checks the shift as it is then, whatever the rules
+    saw when they read it (here: not at all)."""
+    monkeypatch.setattr(signups, "check_signup_rules", lambda *args, **kwargs: None)
+    for full in (False, True):  # a free place, or the waitlist
+        shift = su_make_shift(world.a, capacity=1, **change)
+        if full:
+            su_hold(shift, su_make_volunteer(world.a).person)
+        before = (_taken(shift), _signups(shift))
+        with pytest.raises(DomainError) as error:
+            signups.sign_up(shift, world.a.volunteer.person)
+        assert error.value.errors == {"_": gettext(message)}
+        db.session.rollback()
+        assert (_taken(shift), _signups(shift)) == before
+
+
+def test_waitlist_place_and_length_come_back_with_the_sign_up(su_request, world):
+    """Read with the refused take, they agree with waitlist_position() and waiting_counts(),
+    also when the entries share one instant and a reused row (an older id) joins last."""
+    shift = su_make_shift(world.a, capacity=1)
+    su_hold(shift, su_make_volunteer(world.a).person)
+    now = now_utc()
+    people = [su_make_volunteer(world.a).person for _ in range(2)]
+    reused = su_hold(shift, world.a.volunteer.person, "cancelled", cancelled_at=now)
+    for n, person in enumerate([*people, world.a.volunteer.person], start=1):
+        outcome = signups.sign_up(shift, person, now)
+        db.session.commit()
+        assert outcome.status == "waitlisted" and outcome.waiting == n
+        assert outcome.position == signups.waitlist_position(outcome.signup_id)
+        assert outcome.waiting == signups.waiting_counts([shift.id])[shift.id]
+    # At one instant the older id goes first: the reused row, though it joined last.
+    assert outcome.signup_id == reused.id and outcome.position == 1
 
 
 def test_volunteer_of_another_community_is_refused_by_the_rules(su_request, world):
