@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 
-import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal.care import services
 from portal.care.models import HelpVisit, TaskCommitment
@@ -40,10 +39,9 @@ def _weekly_task(world):
     care = services.enrol_household(
         a.household, a.resident.person.id, "female", a.secretary, consent_given=True
     )
-    start = to_local(now_utc() + timedelta(minutes=10))
-    end = start + timedelta(hours=1)
-    if end.date() != start.date():
-        pytest.skip("the first visit would cross local midnight")
+    # Planned from tomorrow 09:00; the first visit is then moved to start in 10 minutes (a plan
+    # made for today could not fit before local midnight late in the evening).
+    start_day = to_local(now_utc()).date() + timedelta(days=1)
     task = services.create_task(
         a.community.id,
         a.secretary,
@@ -58,16 +56,25 @@ def _weekly_task(world):
                 kind="help_visit",
                 title="",
                 grid_id=None,
-                start_time=start.time(),
-                end_time=end.time(),
+                start_time=time(9),
+                end_time=time(10),
                 capacity=1,
                 minimum=1,
                 points_per_hour=10,
             ),  # fmt: skip
             weekdays=["MO", "TU", "WE", "TH", "FR", "SA", "SU"],
-            starts_on=start.date(),
-            ends_on=start.date() + timedelta(days=20),
+            starts_on=start_day,
+            ends_on=start_day + timedelta(days=20),
         ),
+    )
+    first = db.session.scalars(
+        select(Shift).where(Shift.help_task_id == task.id).order_by(Shift.starts_at)
+    ).first()
+    soon = now_utc() + timedelta(minutes=10)
+    db.session.execute(
+        update(Shift)
+        .where(Shift.id == first.id)
+        .values(starts_at=soon, ends_at=soon + timedelta(hours=1))
     )
     db.session.commit()
     return task, care, helper
