@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 
 from sqlalchemy import event
@@ -28,3 +29,33 @@ def reload(model, ident):
     """The row as the database has it now (ends the test's read snapshot first)."""
     db.session.commit()
     return db.session.get(model, ident)
+
+
+def post_in_parallel(app, clients, urls, data=None) -> list[int]:
+    """POST ``urls[n]`` (with ``data[n]``) from ``clients[n]``, every thread released together,
+    each request in its own app context and database session as under a multi-worker server;
+    returns the status codes in order. The CSRF tokens are read before the threads start."""
+    data = data or [{}] * len(clients)
+    barrier = threading.Barrier(len(clients))
+    statuses: list[int | None] = [None] * len(clients)
+    errors: list[BaseException] = []
+    headers = [{"X-CSRFToken": client.csrf_token()} for client in clients]
+    db.session.commit()  # what the test set up is visible to the threads
+
+    def work(n: int) -> None:
+        try:
+            with app.app_context():
+                barrier.wait(timeout=10)
+                response = clients[n].post(urls[n], data=data[n], headers=headers[n])
+                statuses[n] = response.status_code
+        except BaseException as exc:  # reported below, in the test's own thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(len(clients))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    db.session.commit()  # end the test's read snapshot: see what the requests wrote
+    return statuses

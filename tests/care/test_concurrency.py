@@ -22,6 +22,7 @@ from portal.patrols.scheduling import ShiftPlan
 from portal.points.models import PointsEntry
 from tests import factories
 from tests.factories import PASSWORD
+from tests.helpers import post_in_parallel
 
 THREADS = 6
 
@@ -34,31 +35,6 @@ def _clients(app, usernames: list[str]) -> list:
         assert response.status_code == 303
         clients.append(client)
     return clients
-
-
-def _post_in_parallel(app, clients, urls, data) -> list[int]:
-    barrier = threading.Barrier(len(clients))
-    statuses: list[int | None] = [None] * len(clients)
-    errors: list[BaseException] = []
-    headers = [{"X-CSRFToken": client.csrf_token()} for client in clients]
-    db.session.commit()
-
-    def work(n: int) -> None:
-        try:
-            with app.app_context():
-                barrier.wait(timeout=10)
-                statuses[n] = clients[n].post(urls[n], data=data[n], headers=headers[n]).status_code
-        except BaseException as exc:  # reported below, in the test's own thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(len(clients))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    db.session.commit()
-    return statuses
 
 
 def _task(side, *, weekly: bool, capacity: int = 1):
@@ -112,7 +88,7 @@ def test_parallel_confirmations_confirm_and_pay_once(app, care_world):
     clients = _clients(app, usernames)
     url = f"/care/visits/{shift.id}/confirm"
     data = [{"came": [a.helper.person.id], "rating": str(n % 5 + 1)} for n in range(THREADS)]
-    statuses = _post_in_parallel(app, clients, [url] * THREADS, data)
+    statuses = post_in_parallel(app, clients, [url] * THREADS, data)
     assert sorted(statuses) == [303] + [422] * (THREADS - 1)
     assert db.session.scalar(select(func.count()).select_from(HelpVisit)) == 1
     signup = db.session.scalar(select(Signup).where(Signup.shift_id == shift.id))
@@ -134,7 +110,7 @@ def test_parallel_takes_of_a_one_place_series_never_overbook(app, care_world):
     db.session.commit()
     clients = _clients(app, [u.username for u in helpers])
     url = f"/care/tasks/{task.id}/take"
-    statuses = _post_in_parallel(app, clients, [url] * THREADS, [{}] * THREADS)
+    statuses = post_in_parallel(app, clients, [url] * THREADS, [{}] * THREADS)
     assert statuses == [303] * THREADS
     shifts = db.session.scalars(select(Shift).where(Shift.help_task_id == task.id)).all()
     assert len(shifts) >= 8

@@ -6,12 +6,11 @@ app contexts and database sessions, as under a multi-worker server.
 
 from __future__ import annotations
 
-import threading
-
 from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.volunteers.models import Volunteer
+from tests.helpers import post_in_parallel
 from tests.volunteers.conftest import armband_seq, make_applicant, reload
 
 THREADS = 8
@@ -29,34 +28,10 @@ def _secretary_clients(app, auth_username: str) -> list:
     return clients
 
 
-def _post_in_parallel(app, clients, urls) -> list[int]:
-    barrier = threading.Barrier(len(clients))
-    statuses: list[int | None] = [None] * len(clients)
-    errors: list[BaseException] = []
-    # The CSRF token is read from each client's session here, before the threads start.
-    headers = [{"X-CSRFToken": client.csrf_token()} for client in clients]
-
-    def work(n: int) -> None:
-        try:
-            with app.app_context():
-                barrier.wait(timeout=10)
-                statuses[n] = clients[n].post(urls[n], headers=headers[n]).status_code
-        except BaseException as exc:  # reported below, in the test's own thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(len(clients))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
-    return statuses
-
-
 def test_parallel_approvals_issue_distinct_sequential_numbers(app, world):
     applicants = [make_applicant(world.a) for _ in range(THREADS)]
     clients = _secretary_clients(app, "secretary_a")
-    statuses = _post_in_parallel(app, clients, [f"/volunteers/{a.id}/approve" for a in applicants])
+    statuses = post_in_parallel(app, clients, [f"/volunteers/{a.id}/approve" for a in applicants])
     assert statuses == [303] * THREADS
     cid = world.a.community.id
     numbers = sorted(reload(a).armband_no for a in applicants)
@@ -68,7 +43,7 @@ def test_parallel_approvals_issue_distinct_sequential_numbers(app, world):
 def test_parallel_approvals_of_one_volunteer_decide_it_once(app, world):
     applicant = make_applicant(world.a)
     clients = _secretary_clients(app, "secretary_a")
-    statuses = _post_in_parallel(app, clients, [f"/volunteers/{applicant.id}/approve"] * THREADS)
+    statuses = post_in_parallel(app, clients, [f"/volunteers/{applicant.id}/approve"] * THREADS)
     assert statuses == [303] * THREADS
     volunteer = reload(applicant)
     assert volunteer.status == "approved"
