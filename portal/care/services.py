@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import case, exists, func, select, update
@@ -1001,8 +1001,6 @@ def next_starts(task_ids: list[int], now: datetime) -> dict[int, datetime]:
 
 def _aware(moment: datetime) -> datetime:
     """min() over a UTC column comes back naive on SQLite: make it aware again."""
-    from datetime import UTC
-
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
@@ -1015,17 +1013,3 @@ def coming_occurrences(task_id: int, now: datetime, limit: int = 20) -> list[Shi
             .limit(limit)
         )
     )
-
-
-def households_of_tasks(task_ids: list[int]) -> dict[int, list[Household]]:
-    if not task_ids:
-        return {}
-    found: dict[int, list[Household]] = {}
-    for task_id, household in db.session.execute(
-        select(help_task_household.c.task_id, Household)
-        .join(Household, Household.id == help_task_household.c.household_id)
-        .where(help_task_household.c.task_id.in_(task_ids))
-        .order_by(Household.room)
-    ).all():
-        found.setdefault(task_id, []).append(household)
-    return found

@@ -269,12 +269,10 @@ def tasks():
         error_out=False,
     )
     found = list(pagination.items)
-    task_ids = [task.id for task in found]
-    starts = services.next_starts(task_ids, now_utc())
+    starts = services.next_starts([task.id for task in found], now_utc())
     return render(
         "care/tasks.html",
         rows=[(task, starts.get(task.id)) for task in found],
-        households=services.households_of_tasks(task_ids),
         pagination=pagination,
         staff=current_user.role in STAFF,
     )
