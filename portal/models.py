@@ -3,6 +3,7 @@
 from portal.auth.models import LoginFailure, User
 from portal.care.models import CareHousehold, HelpTask, HelpVisit, TaskCommitment
 from portal.certificates.models import Certificate
+from portal.core.stamps import CacheStamp
 from portal.help.models import ApiKey, Category, HelpRequest, RequestEvent, RequestPhoto
 from portal.notifications.models import Notification
 from portal.patrols.models import DoorVisit, Hazard, PatrolReport, Shift, ShiftSeries, Signup
@@ -14,6 +15,7 @@ from portal.trust.models import AuditEntry, Consent, IdempotencyKey
 from portal.volunteers.models import Volunteer, VolunteerType
 
 __all__ = [
+    "CacheStamp",
     "CareHousehold",
     "HelpTask",
     "HelpVisit",
