@@ -101,8 +101,9 @@ class Browser:
         )
         if status != 303:
             raise RuntimeError(f"signing in as {username} failed ({status})")
-        # The session is renewed at sign-in: its token is the one on the next page.
-        status, _, page = self.request("GET", "/")
+        # The session is renewed at sign-in: its token is the one on the next page (one the
+        # page cache does not keep, so the first sample of each measured page is a render).
+        status, _, page = self.request("GET", "/notifications")
         match = CSRF_META.search(page)
         if status != 200 or not match:
             raise RuntimeError(f"home page for {username} answered {status}")
@@ -291,15 +292,31 @@ def write_shape(pairs: int, args) -> tuple[int, int]:
 
 
 def sample_queries(port: int, item: dict) -> int | None:
+    return sample(port, item)[0]
+
+
+def sample(port: int, item: dict) -> tuple[int | None, str | None]:
+    """One request: its X-Query-Count and its X-Page-Cache (hit, miss or None)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         conn.request(item["method"], item["path"], body=item.get("body"), headers=item["headers"])
         response = conn.getresponse()
         response.read()
         value = response.getheader("X-Query-Count")
-        return int(value) if value is not None else None
+        return (int(value) if value is not None else None), response.getheader("X-Page-Cache")
     finally:
         conn.close()
+
+
+def read_queries(samples: list[tuple[int | None, str | None]]) -> str:
+    """The queries of a rendered answer, and of one from the page cache when there was one:
+    "8" (never cached), "8 / hit 1"."""
+    rendered = [q for q, cache in samples if cache != "hit"]
+    hits = [q for q, cache in samples if cache == "hit"]
+    shown = [str(rendered[0])] if rendered else []
+    if hits:
+        shown.append(f"hit {hits[0]}")
+    return " / ".join(shown)
 
 
 # --- choosing users and objects from the database ----------------------------------------------
@@ -637,6 +654,11 @@ def verdict(page: Page, baseline_rps: float) -> tuple[str, list[str]]:
     return ("pass" if not why else "FAIL"), why
 
 
+def hit_share(result: dict) -> str:
+    answered = result.get("answered") or 0
+    return f"{result.get('cache_hits', 0) / answered:.0%}" if answered else "–"
+
+
 def write_results(
     path: Path, pages: list[Page], baseline: list[dict], memory: dict, meta: dict, append: bool
 ):
@@ -663,14 +685,15 @@ def write_results(
         "<= 200 MB.",
         "",
         "| Page | Kind | req/s | vs baseline | p50 ms | p95 ms | p99 ms | errors | queries "
-        "| budget |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| page cache hits | budget |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for page in pages:
         r = page.result
         if not r:
             lines.append(
-                f"| {page.label} | {page.kind} | – | – | – | – | – | – | – | not run: {page.note} |"
+                f"| {page.label} | {page.kind} | – | – | – | – | – | – | – | – "
+                f"| not run: {page.note} |"
             )
             continue
         outcome, why = verdict(page, base_rps)
@@ -683,7 +706,8 @@ def write_results(
         lines.append(
             f"| {page.label}{shape} | {page.kind} | {r['rps']:.0f} | {r['rps'] / base_rps:.0%} "
             f"| {r['p50_us'] / 1000:.1f} | {r['p95_us'] / 1000:.1f} | {r['p99_us'] / 1000:.1f} "
-            f"| {errors} | {page.queries} | {outcome}{' (' + ', '.join(why) + ')' if why else ''} |"
+            f"| {errors} | {page.queries} | {hit_share(r)} "
+            f"| {outcome}{' (' + ', '.join(why) + ')' if why else ''} |"
         )
     peak = max(memory["portal"], default=0.0)
     lines += [
@@ -696,7 +720,10 @@ def write_results(
         "",
         "Errors = non-2xx/3xx answers + socket errors + answers that were not what the page "
         "should answer (a write refused with a message, a redirect to sign-in). Queries = the "
-        "X-Query-Count header of one sample request (sign-up/cancel, claim/release: both).",
+        "X-Query-Count header of one sample request (sign-up/cancel, claim/release: both; a "
+        'read page: a rendered answer, and one from the page cache, "hit"). Page cache hits = '
+        "answers the portal did not render (portal/core/pagecache.py; `X-Page-Cache: hit`). "
+        f"Page cache: {meta['page_cache']}.",
     ]
     notes = [f"- {p.label}: {p.note}" for p in pages if p.note]
     notes += [
@@ -791,8 +818,7 @@ def build_pages(engine, port: int, cast: Cast, args) -> list[Page]:
         )
     )
     for page in pages:
-        counts = [sample_queries(port, page.threads[0][0]) for _ in range(2)]
-        page.queries = str(counts[-1])
+        page.queries = read_queries([sample(port, page.threads[0][0]) for _ in range(2)])
 
     # Writes: each volunteer alternates sign-up and cancel of one shift; K volunteers per thread.
     signup = Page("signup", "Sign-up + cancel (POST, htmx)", "write", [], bad="flash-error")
@@ -869,6 +895,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default=str(BENCH / "RESULTS.md"))
     parser.add_argument("--append", action="store_true", help="add to --output, not replace it")
     parser.add_argument("--wrk", default="wrk")
+    parser.add_argument(
+        "--page-cache-bytes",
+        type=int,
+        help="PAGE_CACHE_BYTES of the portal's workers (0: every page rendered; unset: the app's "
+        "default)",
+    )
     args = parser.parse_args(argv)
     if args.database_url.startswith("postgresql://"):
         args.database_url = "postgresql+psycopg://" + args.database_url[len("postgresql://") :]
@@ -900,6 +932,8 @@ def main(argv: list[str] | None = None) -> int:
         SECRET_KEY=secrets.token_urlsafe(48),
         PYTHONUNBUFFERED="1",
     )
+    if args.page_cache_bytes is not None:
+        env["PAGE_CACHE_BYTES"] = str(args.page_cache_bytes)
     env.pop("FLASK_DEBUG", None)
     servers: list[Server] = []
     try:
@@ -953,6 +987,11 @@ def main(argv: list[str] | None = None) -> int:
         "load_after": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
         "connections": args.connections,
         "duration": args.duration,
+        "page_cache": (
+            "off (PAGE_CACHE_BYTES=0): every page rendered"
+            if args.page_cache_bytes == 0
+            else f"on, {env.get('PAGE_CACHE_BYTES') or 'the default'} bytes per worker"
+        ),
         "accounts": f"{accounts_kind} ({len(cast.volunteers)} volunteers of community "
         f"{cast.community_id}, {cast.gridworker[0]['username']}, {cast.secretary[0]['username']})",
     }

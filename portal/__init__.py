@@ -136,11 +136,12 @@ def _register_blueprints(app: Flask) -> None:
 def _register_hooks(app: Flask) -> None:
     from portal import cli, errors, policy, security
     from portal.auth import session as auth_session
-    from portal.core import labels, querycount, urls
+    from portal.core import labels, pagecache, querycount, urls
 
     auth_session.init_app(app)
     policy.init_app(app)  # after the session hooks, before any view: portal/policy.py
     querycount.init_app(app)
+    pagecache.init_app(app)
     labels.init_app(app)
     urls.init_app(app)
     errors.init_app(app)

@@ -37,6 +37,8 @@ class Config:
     # PROXY_HOPS is the older name of the same setting.
     TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", os.environ.get("PROXY_HOPS", "0")))
     PAGE_SIZE = 20
+    # Rendered pages kept per worker (portal/core/pagecache.py); 0 turns the page cache off.
+    PAGE_CACHE_BYTES = int(os.environ.get("PAGE_CACHE_BYTES", str(32 * 1024 * 1024)))
     # Photos: at most 10 MB each; a request may carry a little more (form fields).
     MAX_PHOTO_BYTES = 10 * 1024 * 1024
     MAX_CONTENT_LENGTH = 12 * 1024 * 1024

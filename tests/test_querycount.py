@@ -74,6 +74,6 @@ def test_count_is_per_request_not_cumulative(counting_app):
     db.session.commit()
     client = counting_app.test_client()
     _login(client, "volunteer_a")
-    first = int(client.get("/").headers["X-Query-Count"])
-    second = int(client.get("/").headers["X-Query-Count"])
+    first = int(client.get("/notifications").headers["X-Query-Count"])
+    second = int(client.get("/notifications").headers["X-Query-Count"])
     assert first == second > 0

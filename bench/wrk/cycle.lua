@@ -33,6 +33,8 @@ function init(args)
   checked = tid ~= 0
   unexpected = 0
   first_bad = ""
+  cache_hits = 0
+  answered = 0
 end
 
 function request()
@@ -58,6 +60,11 @@ local function note(status, body)
 end
 
 function response(status, headers, body)
+  answered = answered + 1
+  -- The portal's page cache says X-Page-Cache: hit for an answer it did not render.
+  if headers["X-Page-Cache"] == "hit" then
+    cache_hits = cache_hits + 1
+  end
   if status ~= expect then
     note(status, body)
   elseif marker and body and string.find(body, marker, 1, true) then
@@ -67,8 +74,12 @@ end
 
 function done(summary, latency, requests)
   local wrong = 0
+  local hits = 0
+  local seen = 0
   for _, thread in ipairs(threads) do
     wrong = wrong + (thread:get("unexpected") or 0)
+    hits = hits + (thread:get("cache_hits") or 0)
+    seen = seen + (thread:get("answered") or 0)
     local bad = thread:get("first_bad")
     if bad and bad ~= "" then
       io.write("BENCHBAD " .. bad .. "\n")
@@ -77,8 +88,9 @@ function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     'BENCHJSON {"requests": %d, "duration_us": %d, "p50_us": %d, "p95_us": %d, "p99_us": %d, '
-      .. '"mean_us": %.1f, "max_us": %d, "status_errors": %d, "socket_errors": %d, "unexpected": %d}\n',
+      .. '"mean_us": %.1f, "max_us": %d, "status_errors": %d, "socket_errors": %d, "unexpected": %d, '
+      .. '"cache_hits": %d, "answered": %d}\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
     latency:percentile(99), latency.mean, latency.max, e.status,
-    e.connect + e.read + e.write + e.timeout, wrong))
+    e.connect + e.read + e.write + e.timeout, wrong, hits, seen))
 end

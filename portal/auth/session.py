@@ -80,12 +80,17 @@ def _user_by_token() -> Select:
     """The statement that loads the signed-in user on every request, built once: SQLAlchemy
     spends more time building a statement than running it (see bench/README.md). Most pages
     read current_user.person, so it comes in the same query."""
+    from sqlalchemy import func
     from sqlalchemy.orm import joinedload
 
     from portal.auth.models import User
+    from portal.core.stamps import CacheStamp
 
+    # The data stamp of the user's community comes first of all the request's reads: the page
+    # cache (portal/core/pagecache.py) keys pages by it.
     return (
-        select(User)
+        select(User, func.coalesce(CacheStamp.version, 0))
+        .outerjoin(CacheStamp, CacheStamp.community_id == User.community_id)
         .options(joinedload(User.person))
         .where(User.session_token == bindparam("token"), User.active.is_(True))
     )
@@ -99,7 +104,13 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(token: str):
-        return db.session.scalar(_user_by_token(), {"token": token})
+        row = db.session.execute(_user_by_token(), {"token": token}).first()
+        if row is None:
+            return None
+        user, stamp = row
+        if user.community_id is not None:
+            g.community_stamp = (user.community_id, stamp)
+        return user
 
     @user_loaded_from_cookie.connect_via(app)
     def _restored(sender, user) -> None:  # noqa: ANN001

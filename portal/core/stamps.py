@@ -15,7 +15,9 @@ ever grows.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Integer
+from functools import cache
+
+from sqlalchemy import BigInteger, Integer, Select, bindparam, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
@@ -26,3 +28,20 @@ class CacheStamp(db.Model):
 
     community_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     version: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+@cache
+def _stamp_of() -> Select:
+    return select(
+        func.coalesce(
+            select(CacheStamp.version)
+            .where(CacheStamp.community_id == bindparam("community_id"))
+            .scalar_subquery(),
+            0,
+        )
+    )
+
+
+def read_stamp(community_id: int) -> int:
+    """The community's data stamp now (0: never written since the stamps began)."""
+    return db.session.scalar(_stamp_of(), {"community_id": community_id})

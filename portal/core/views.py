@@ -8,6 +8,7 @@ from sqlalchemy import Select, bindparam, func, select, text
 from sqlalchemy.orm import joinedload
 
 from portal.access import community_ids, grid_ids
+from portal.core.pagecache import cached_page
 from portal.extensions import db
 from portal.htmx import render
 from portal.people.models import Person
@@ -47,6 +48,7 @@ def _own_account() -> Select:
 
 @bp.get("/")
 @login_required
+@cached_page()
 def home():
     stats = None
     if current_user.is_staff:

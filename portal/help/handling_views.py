@@ -17,6 +17,7 @@ from sqlalchemy.orm import joinedload
 
 from portal.access import community_ids, grid_ids, roles_required
 from portal.core.errors import DomainError
+from portal.core.pagecache import cached_page
 from portal.core.timeutil import now_utc
 from portal.database import commit_keeping_loaded, plan_joins_as_written
 from portal.extensions import db
@@ -236,6 +237,7 @@ def _queue_page(errors: dict[int, dict[str, str]] | None = None, typed: dict | N
 
 @bp.get("/handling")
 @roles_required(*VIEWERS)
+@cached_page()
 def queue():
     return _queue_page()
 
@@ -500,6 +502,7 @@ def _board_page(errors: dict[int, dict[str, str]] | None = None):
 
 @bp.get("/board")
 @login_required
+@cached_page()
 def board():
     return _board_page()
 

@@ -22,6 +22,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import aliased, joinedload
 from werkzeug.routing import BuildError
 
+from portal.core.pagecache import Scope, cached_page
+from portal.core.stamps import read_stamp
 from portal.core.timeutil import now_utc, to_local
 from portal.extensions import csrf, db
 from portal.help import intake
@@ -431,7 +433,18 @@ def _id_list(value: str) -> list[int]:
     return ids
 
 
+def jurisdiction_scope() -> Scope:
+    """A GET naming its community by ``jurisdiction_id`` is cached under that community's data
+    stamp; one with an ``api_key`` or no jurisdiction is not."""
+    wanted = request.args.get("jurisdiction_id", "").strip()
+    if "api_key" in request.values or not wanted.isdigit() or len(wanted) > 9:
+        return None
+    community_id = int(wanted)
+    return community_id, read_stamp(community_id)
+
+
 @bp.get("/requests.<fmt>")
+@cached_page(jurisdiction_scope)
 def requests_index(fmt: str):
     _check_format(fmt)
     community_id = _community_of(_key_if_given())

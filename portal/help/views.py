@@ -11,6 +11,7 @@ from flask_login import current_user, login_required
 
 from portal.access import get_scoped_or_404
 from portal.core.errors import DomainError
+from portal.core.pagecache import cached_page
 from portal.core.photos import delete_photo, photo_path
 from portal.core.timeutil import now_utc
 from portal.extensions import db
@@ -159,6 +160,7 @@ def _detail_context(
 
 @bp.get("/requests/<int:request_id>")
 @login_required
+@cached_page()
 def detail(request_id: int):
     req = get_request_or_404(request_id)
     return render("help/detail.html", **_detail_context(req))

@@ -26,6 +26,7 @@ from wtforms.validators import Optional
 from portal.access import community_ids, get_scoped_or_404, grid_ids, require_grid, roles_required
 from portal.core.errors import DomainError
 from portal.core.labels import label
+from portal.core.pagecache import cached_page
 from portal.core.timeutil import local_today, now_utc
 from portal.database import commit_keeping_loaded
 from portal.extensions import db
@@ -93,6 +94,7 @@ def _monday(value: str | None) -> date:
 
 @bp.get("/shifts")
 @login_required
+@cached_page()
 def index():
     form = ShiftFilterForm(formdata=request.args)
     filters = signups.ShiftFilters.clean(
@@ -155,6 +157,7 @@ def index():
 
 @bp.get("/shifts/<int:shift_id>")
 @login_required
+@cached_page()
 def detail(shift_id: int):
     shift = _visible(shift_id)
     context = detail_context(shift)

@@ -14,6 +14,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from portal.access import community_ids, grid_ids
+from portal.core.pagecache import Scope, cached_page, user_scope
 from portal.core.timeutil import local_today
 from portal.core.validators import mask_name
 from portal.extensions import db
@@ -125,6 +126,7 @@ def _history():
 
 @bp.get("")
 @login_required
+@cached_page()
 def mine():
     person = _own_person()
     if wants_fragment():
@@ -259,8 +261,17 @@ def _period_name(board: queries.Board) -> str:
     return board.key
 
 
+def community_board_scope() -> Scope:
+    """A subdistrict's board spans communities: not cached (one community's stamp would not
+    see its changes). Grid and community boards are the user's community."""
+    if request.args.get("scope") == "subdistrict":
+        return None
+    return user_scope()
+
+
 @bp.get("/leaderboard")
 @login_required
+@cached_page(community_board_scope)
 def leaderboard():
     staff = current_user.role in STAFF
     person = current_user.person

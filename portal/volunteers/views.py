@@ -28,6 +28,7 @@ from portal.access import community_ids, get_scoped_or_404, grid_ids, require_gr
 from portal.core.errors import DomainError
 from portal.core.exports import audited, csv_cell
 from portal.core.labels import label
+from portal.core.pagecache import cached_page
 from portal.core.timeutil import local_today
 from portal.core.validators import mask_phone
 from portal.extensions import db
@@ -250,6 +251,7 @@ def _masked() -> bool:
 
 @bp.get("/")
 @roles_required(*STAFF)
+@cached_page()
 def roster():
     form, filters = _roster_filters()
     filters = dataclasses.replace(filters, partial_phone=not _masked())
