@@ -143,13 +143,12 @@ def test_core_and_raw_sql_writes_bump_once_a_row(two):
     db.session.commit()
     assert _changes(before) == {two.a.id: 2}
 
+    user = factories.make_user("resident", two.a.community)
     before = _stamps()
     db.session.execute(text("UPDATE person SET name = 'x' WHERE id = :id"), {"id": two.b.person.id})
-    db.session.execute(
-        text('UPDATE "user" SET active = active WHERE community_id = :c'), {"c": two.b.id}
-    )  # no user in B: nothing
+    db.session.execute(text('UPDATE "user" SET active = active WHERE id = :id'), {"id": user.id})
     db.session.commit()
-    assert _changes(before) == {two.b.id: 1}
+    assert _changes(before) == {two.a.id: 1, two.b.id: 1}
 
     before = _stamps()
     db.session.execute(delete(Person).where(Person.id == two.b.person.id))
