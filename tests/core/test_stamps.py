@@ -114,6 +114,14 @@ def test_an_unknown_dialect_is_refused():
         drop_triggers_sql("mysql")
 
 
+def test_a_later_revision_drops_only_its_own_tables_triggers():
+    one = dict(community_tables=("new_table",), parent_tables={}, all_tables=())
+    assert drop_triggers_sql("postgresql", **one, functions=False) == [
+        'DROP TRIGGER IF EXISTS cache_stamp_new_table ON "new_table"'
+    ]
+    assert len(drop_triggers_sql("sqlite", **one)) == 3
+
+
 # ----- community tables ------------------------------------------------------------------------
 
 
