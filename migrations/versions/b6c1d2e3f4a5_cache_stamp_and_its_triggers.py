@@ -1,7 +1,8 @@
 """cache stamp: one version per community, bumped by triggers on every write
 
 Table ``cache_stamp`` and the triggers of portal/core/stamps.py for the tables listed below (a
-frozen copy: a table added later gets its triggers from its own revision, so this one never
+frozen copy: a table added later gets its triggers from its own revision, which passes only
+that table, and ``functions=False`` to drop_triggers_sql in its downgrade, so this one never
 changes). PostgreSQL: deferred constraint triggers, the bump happens at COMMIT. SQLite: AFTER ...
 FOR EACH ROW triggers.
 

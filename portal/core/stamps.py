@@ -179,26 +179,56 @@ def _pg_trigger(table: str, function: str) -> str:
     )
 
 
+# Once per transaction and community: a transaction that writes 100,000 rows of one community
+# would otherwise update its stamp row 100,000 times at COMMIT, each update walking the chain of
+# the row versions the transaction made before it (quadratic: a minute for 100,000 rows). The
+# communities already bumped are kept in a transaction-local setting (",3,17,*,"; "*": all).
+_PG_HELPERS = (
+    """CREATE OR REPLACE FUNCTION cache_stamp_bump_first(key text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    done text := coalesce(nullif(current_setting('cache_stamp.bumped', true), ''), ',');
+BEGIN
+    IF position(',' || key || ',' IN done) > 0 THEN
+        RETURN false;
+    END IF;
+    PERFORM set_config('cache_stamp.bumped', done || key || ',', true);
+    RETURN true;
+END;
+$$""",
+    f"""CREATE OR REPLACE FUNCTION cache_stamp_bump_one(cid integer) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF cid IS NOT NULL AND cache_stamp_bump_first(cid::text) THEN
+        {_UPSERT.format(select="VALUES (cid, 1)")};
+    END IF;
+END;
+$$""",
+)
+_PG_HELPER_NAMES = ("cache_stamp_bump_one(integer)", "cache_stamp_bump_first(text)")
+
 _PG_BUMP = """\
     IF TG_OP <> 'DELETE' THEN
-        {new};
+        PERFORM cache_stamp_bump_one(NEW.community_id);
     END IF;
-    IF TG_OP = 'DELETE' THEN
-        {old};
-    ELSIF TG_OP = 'UPDATE' THEN
-        IF OLD.community_id IS DISTINCT FROM NEW.community_id THEN
-            {old};
-        END IF;
+    IF TG_OP <> 'INSERT' THEN
+        PERFORM cache_stamp_bump_one(OLD.community_id);
     END IF;
 """
 
 _PG_BUMP_THROUGH = """\
-    IF TG_OP = 'INSERT' THEN
-        {new};
-    ELSIF TG_OP = 'UPDATE' THEN
-        {both};
-    ELSE
-        {old};
+    IF TG_OP <> 'DELETE' THEN
+        PERFORM cache_stamp_bump_one(community_id) FROM "{parent}" WHERE id = NEW.{column};
+    END IF;
+    IF TG_OP <> 'INSERT' THEN
+        PERFORM cache_stamp_bump_one(community_id) FROM "{parent}" WHERE id = OLD.{column};
+    END IF;
+"""
+
+_PG_BUMP_ALL = f"""\
+    IF cache_stamp_bump_first('*') THEN
+        {_BUMP_ALL[0]};
+        {_BUMP_ALL[1]};
     END IF;
 """
 
@@ -208,22 +238,16 @@ def _pg_create(
     parent_tables: Mapping[str, tuple[str, str]],
     all_tables: Sequence[str],
 ) -> list[str]:
-    sql = []
+    sql = list(_PG_HELPERS)
     if community_tables:
-        body = _PG_BUMP.format(new=_bump_one("NEW.community_id"), old=_bump_one("OLD.community_id"))
-        sql.append(_pg_function("cache_stamp_bump", body))
+        sql.append(_pg_function("cache_stamp_bump", _PG_BUMP))
         sql += [_pg_trigger(table, "cache_stamp_bump") for table in community_tables]
     for table, (column, parent) in parent_tables.items():
-        body = _PG_BUMP_THROUGH.format(
-            new=_bump_through(parent, f"id = NEW.{column}"),
-            both=_bump_through(parent, f"id IN (OLD.{column}, NEW.{column})"),
-            old=_bump_through(parent, f"id = OLD.{column}"),
-        )
+        body = _PG_BUMP_THROUGH.format(parent=parent, column=column)
         sql.append(_pg_function(f"cache_stamp_bump_{table}", body))
         sql.append(_pg_trigger(table, f"cache_stamp_bump_{table}"))
     if all_tables:
-        body = "".join(f"    {statement};\n" for statement in _BUMP_ALL)
-        sql.append(_pg_function("cache_stamp_bump_all", body))
+        sql.append(_pg_function("cache_stamp_bump_all", _PG_BUMP_ALL))
         sql += [_pg_trigger(table, "cache_stamp_bump_all") for table in all_tables]
     return sql
 
@@ -236,13 +260,16 @@ def create_triggers_sql(
 ) -> list[str]:
     """The DDL that makes the database bump ``cache_stamp`` on every write of these tables.
 
-    INSERT bumps the new row's community, DELETE the old row's, UPDATE the new row's and the
-    old row's when it differs; a NULL community bumps nothing. A multi-row statement bumps once
-    per row. SQLite: AFTER ... FOR EACH ROW triggers ``cache_stamp_<table>_<ins|upd|del>``.
-    PostgreSQL: one deferred constraint trigger ``cache_stamp_<table>`` per table, calling
-    ``cache_stamp_bump()`` (community tables), ``cache_stamp_bump_<table>()`` (parent tables)
-    or ``cache_stamp_bump_all()``; the bump happens at COMMIT, so an open transaction's writes
-    are not seen in the stamp and a rolled-back one bumps nothing (on both engines).
+    INSERT bumps the new row's community, DELETE the old row's, UPDATE both when they differ;
+    a NULL community bumps nothing. How much a version grows says nothing, only that it grew:
+    SQLite bumps once per row written (AFTER ... FOR EACH ROW triggers
+    ``cache_stamp_<table>_<ins|upd|del>``), PostgreSQL once per community and transaction, at
+    COMMIT (deferred constraint triggers ``cache_stamp_<table>`` calling ``cache_stamp_bump()``,
+    ``cache_stamp_bump_<table>()`` for a parent table or ``cache_stamp_bump_all()``; helpers
+    ``cache_stamp_bump_one(integer)`` and ``cache_stamp_bump_first(text)``). On both, another
+    connection sees the new version exactly when it sees the write, and a rolled-back write
+    bumps nothing. Functions are created with CREATE OR REPLACE: a later revision that adds a
+    table passes only that table (and empty lists for the others).
     """
     if dialect == "sqlite":
         return _sqlite_create(community_tables, parent_tables, all_tables)
@@ -256,8 +283,11 @@ def drop_triggers_sql(
     community_tables: Sequence[str] = COMMUNITY_TABLES,
     parent_tables: Mapping[str, tuple[str, str]] = PARENT_TABLES,
     all_tables: Sequence[str] = ALL_TABLES,
+    functions: bool = True,
 ) -> list[str]:
-    """The DDL that removes what ``create_triggers_sql`` made for the same tables."""
+    """The DDL that removes what ``create_triggers_sql`` made for the same tables. PostgreSQL's
+    shared functions go too unless ``functions`` is false (a later revision's downgrade that
+    removes only its own tables' triggers keeps them: the older tables' triggers call them)."""
     tables = [*community_tables, *parent_tables, *all_tables]
     if dialect == "sqlite":
         return [
@@ -267,10 +297,11 @@ def drop_triggers_sql(
         ]
     if dialect == "postgresql":
         sql = [f'DROP TRIGGER IF EXISTS cache_stamp_{table} ON "{table}"' for table in tables]
-        functions = ["cache_stamp_bump"] if community_tables else []
-        functions += [f"cache_stamp_bump_{table}" for table in parent_tables]
-        functions += ["cache_stamp_bump_all"] if all_tables else []
-        return sql + [f"DROP FUNCTION IF EXISTS {name}()" for name in functions]
+        sql += [f"DROP FUNCTION IF EXISTS cache_stamp_bump_{table}()" for table in parent_tables]
+        if functions:
+            shared = ("cache_stamp_bump()", "cache_stamp_bump_all()", *_PG_HELPER_NAMES)
+            sql += [f"DROP FUNCTION IF EXISTS {name}" for name in shared]
+        return sql
     raise ValueError(f"no cache stamp triggers for dialect {dialect!r}")
 
 

@@ -33,6 +33,12 @@ def _postgres() -> bool:
     return db.engine.dialect.name == "postgresql"
 
 
+def _per_row(rows: int) -> int:
+    """The growth of a community's version for ``rows`` rows written in one transaction:
+    SQLite bumps once per row, PostgreSQL once per community and transaction."""
+    return 1 if _postgres() else rows
+
+
 def _stamps() -> dict[int, int]:
     """Every stamp row as another connection sees it (only committed writes)."""
     with db.engine.connect() as connection:
@@ -108,6 +114,14 @@ def test_an_unknown_dialect_is_refused():
         drop_triggers_sql("mysql")
 
 
+def test_a_later_revision_drops_only_its_own_tables_triggers():
+    one = dict(community_tables=("new_table",), parent_tables={}, all_tables=())
+    assert drop_triggers_sql("postgresql", **one, functions=False) == [
+        'DROP TRIGGER IF EXISTS cache_stamp_new_table ON "new_table"'
+    ]
+    assert len(drop_triggers_sql("sqlite", **one)) == 3
+
+
 # ----- community tables ------------------------------------------------------------------------
 
 
@@ -141,7 +155,7 @@ def test_core_and_raw_sql_writes_bump_once_a_row(two):
         update(Person).where(Person.community_id == two.a.id).values(sex="female")
     )  # two rows
     db.session.commit()
-    assert _changes(before) == {two.a.id: 2}
+    assert _changes(before) == {two.a.id: _per_row(2)}
 
     user = factories.make_user("resident", two.a.community)
     before = _stamps()
@@ -154,6 +168,21 @@ def test_core_and_raw_sql_writes_bump_once_a_row(two):
     db.session.execute(delete(Person).where(Person.id == two.b.person.id))
     db.session.commit()
     assert _changes(before) == {two.b.id: 1}
+
+
+def test_a_transaction_writing_many_rows(two):
+    before = _stamps()
+    with factories.batch():
+        for _ in range(3):
+            factories.make_person(two.a.community)
+        two.a.person.name = "改名"
+        two.b.person.name = "改名"
+    assert _changes(before) == {two.a.id: _per_row(4), two.b.id: 1}
+
+    before = _stamps()
+    db.session.execute(delete(Person).where(Person.name != "改名"))
+    db.session.commit()
+    assert _changes(before) == {two.a.id: _per_row(3)}
 
 
 def test_a_null_community_bumps_nothing(two):
@@ -254,6 +283,13 @@ def test_a_community_or_subdistrict_edit_bumps_every_stamp(two):
         changes = _changes(before)
         assert changes == dict.fromkeys(_stamps(), 1)
         assert {two.a.id, two.b.id} <= set(changes)
+
+    before = _stamps()
+    db.session.execute(
+        update(Community).where(Community.id.in_([two.a.id, two.b.id])).values(address="")
+    )
+    db.session.commit()
+    assert _changes(before) == dict.fromkeys(_stamps(), _per_row(2))
 
 
 def test_neutral_tables_bump_nothing(two):
