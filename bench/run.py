@@ -818,7 +818,8 @@ def build_pages(engine, port: int, cast: Cast, args) -> list[Page]:
         )
     )
     for page in pages:
-        page.queries = read_queries([sample(port, page.threads[0][0]) for _ in range(2)])
+        # Each gunicorn worker keeps its own page cache: four samples see both workers.
+        page.queries = read_queries([sample(port, page.threads[0][0]) for _ in range(4)])
 
     # Writes: each volunteer alternates sign-up and cancel of one shift; K volunteers per thread.
     signup = Page("signup", "Sign-up + cancel (POST, htmx)", "write", [], bad="flash-error")

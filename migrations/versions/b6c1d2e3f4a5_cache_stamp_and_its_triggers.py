@@ -39,9 +39,13 @@ PARENT_TABLES = {
     "volunteer_type": ("volunteer_id", "volunteer"),
     "help_task_household": ("task_id", "help_task"),
 }
-ALL_TABLES = ("subdistrict", "community")
+SELF_TABLES = ("community",)
+ALL_TABLES = ("subdistrict",)
 TABLES = dict(
-    community_tables=COMMUNITY_TABLES, parent_tables=PARENT_TABLES, all_tables=ALL_TABLES
+    community_tables=COMMUNITY_TABLES,
+    parent_tables=PARENT_TABLES,
+    all_tables=ALL_TABLES,
+    self_tables=SELF_TABLES,
 )
 
 

@@ -35,7 +35,7 @@ class CacheStamp(db.Model):
 # checks it, so a new table cannot be forgotten). The migration that creates the triggers keeps
 # its own frozen copy of these lists: a table added later needs a new migration that creates its
 # triggers (``create_triggers_sql(dialect, community_tables=("new_table",), parent_tables={},
-# all_tables=())``).
+# all_tables=(), self_tables=())``).
 
 # Tables with a ``community_id`` column: a row bumps its own community.
 COMMUNITY_TABLES: tuple[str, ...] = (
@@ -81,8 +81,12 @@ PARENT_TABLES: dict[str, tuple[str, str]] = {
     "help_task_household": ("task_id", "help_task"),
 }
 
+# Tables whose own ``id`` is a community: a community's row bumps that community (a volunteer's
+# approval moves its armband counter: that must not disturb every other community's pages).
+SELF_TABLES: tuple[str, ...] = ("community",)
+
 # Rare administrative edits seen on every community's pages: a row bumps every stamp.
-ALL_TABLES: tuple[str, ...] = ("subdistrict", "community")
+ALL_TABLES: tuple[str, ...] = ("subdistrict",)
 
 # Writes that change no page: never bump.
 NEUTRAL_TABLES: tuple[str, ...] = ("audit_log", "login_failure", "idempotency_key", "cache_stamp")
@@ -118,6 +122,7 @@ def _sqlite_create(
     community_tables: Sequence[str],
     parent_tables: Mapping[str, tuple[str, str]],
     all_tables: Sequence[str],
+    self_tables: Sequence[str],
 ) -> list[str]:
     def trigger(table: str, op: str, when: str, body: Sequence[str]) -> str:
         event = {"ins": "INSERT", "upd": "UPDATE", "del": "DELETE"}[op]
@@ -127,28 +132,30 @@ def _sqlite_create(
             f"{when}BEGIN {statements}END"
         )
 
-    sql = []
-    for table in community_tables:
-        sql += [
-            trigger(
-                table, "ins", "WHEN NEW.community_id IS NOT NULL ", [_bump_one("NEW.community_id")]
-            ),
+    def own(table: str, key: str) -> list[str]:
+        """A row bumps the community its ``key`` column names."""
+        return [
+            trigger(table, "ins", f"WHEN NEW.{key} IS NOT NULL ", [_bump_one(f"NEW.{key}")]),
             trigger(
                 table,
                 "upd",
-                "WHEN NEW.community_id IS NOT NULL OR OLD.community_id IS NOT NULL ",
+                f"WHEN NEW.{key} IS NOT NULL OR OLD.{key} IS NOT NULL ",
                 [
-                    _bump_one("NEW.community_id"),
+                    _bump_one(f"NEW.{key}"),
                     _UPSERT.format(
-                        select="SELECT OLD.community_id, 1 WHERE OLD.community_id IS NOT NULL "
-                        "AND OLD.community_id IS NOT NEW.community_id"
+                        select=f"SELECT OLD.{key}, 1 WHERE OLD.{key} IS NOT NULL "
+                        f"AND OLD.{key} IS NOT NEW.{key}"
                     ),
                 ],
             ),
-            trigger(
-                table, "del", "WHEN OLD.community_id IS NOT NULL ", [_bump_one("OLD.community_id")]
-            ),
+            trigger(table, "del", f"WHEN OLD.{key} IS NOT NULL ", [_bump_one(f"OLD.{key}")]),
         ]
+
+    sql = []
+    for table in community_tables:
+        sql += own(table, "community_id")
+    for table in self_tables:
+        sql += own(table, "id")
     for table, (column, parent) in parent_tables.items():
         sql += [
             trigger(table, "ins", "", [_bump_through(parent, f"id = NEW.{column}")]),
@@ -209,10 +216,10 @@ _PG_HELPER_NAMES = ("cache_stamp_bump_one(integer)", "cache_stamp_bump_first(tex
 
 _PG_BUMP = """\
     IF TG_OP <> 'DELETE' THEN
-        PERFORM cache_stamp_bump_one(NEW.community_id);
+        PERFORM cache_stamp_bump_one(NEW.{key});
     END IF;
     IF TG_OP <> 'INSERT' THEN
-        PERFORM cache_stamp_bump_one(OLD.community_id);
+        PERFORM cache_stamp_bump_one(OLD.{key});
     END IF;
 """
 
@@ -237,11 +244,15 @@ def _pg_create(
     community_tables: Sequence[str],
     parent_tables: Mapping[str, tuple[str, str]],
     all_tables: Sequence[str],
+    self_tables: Sequence[str],
 ) -> list[str]:
     sql = list(_PG_HELPERS)
     if community_tables:
-        sql.append(_pg_function("cache_stamp_bump", _PG_BUMP))
+        sql.append(_pg_function("cache_stamp_bump", _PG_BUMP.format(key="community_id")))
         sql += [_pg_trigger(table, "cache_stamp_bump") for table in community_tables]
+    if self_tables:
+        sql.append(_pg_function("cache_stamp_bump_self", _PG_BUMP.format(key="id")))
+        sql += [_pg_trigger(table, "cache_stamp_bump_self") for table in self_tables]
     for table, (column, parent) in parent_tables.items():
         body = _PG_BUMP_THROUGH.format(parent=parent, column=column)
         sql.append(_pg_function(f"cache_stamp_bump_{table}", body))
@@ -257,6 +268,7 @@ def create_triggers_sql(
     community_tables: Sequence[str] = COMMUNITY_TABLES,
     parent_tables: Mapping[str, tuple[str, str]] = PARENT_TABLES,
     all_tables: Sequence[str] = ALL_TABLES,
+    self_tables: Sequence[str] = SELF_TABLES,
 ) -> list[str]:
     """The DDL that makes the database bump ``cache_stamp`` on every write of these tables.
 
@@ -272,9 +284,9 @@ def create_triggers_sql(
     table passes only that table (and empty lists for the others).
     """
     if dialect == "sqlite":
-        return _sqlite_create(community_tables, parent_tables, all_tables)
+        return _sqlite_create(community_tables, parent_tables, all_tables, self_tables)
     if dialect == "postgresql":
-        return _pg_create(community_tables, parent_tables, all_tables)
+        return _pg_create(community_tables, parent_tables, all_tables, self_tables)
     raise ValueError(f"no cache stamp triggers for dialect {dialect!r}")
 
 
@@ -283,12 +295,13 @@ def drop_triggers_sql(
     community_tables: Sequence[str] = COMMUNITY_TABLES,
     parent_tables: Mapping[str, tuple[str, str]] = PARENT_TABLES,
     all_tables: Sequence[str] = ALL_TABLES,
+    self_tables: Sequence[str] = SELF_TABLES,
     functions: bool = True,
 ) -> list[str]:
     """The DDL that removes what ``create_triggers_sql`` made for the same tables. PostgreSQL's
     shared functions go too unless ``functions`` is false (a later revision's downgrade that
     removes only its own tables' triggers keeps them: the older tables' triggers call them)."""
-    tables = [*community_tables, *parent_tables, *all_tables]
+    tables = [*community_tables, *self_tables, *parent_tables, *all_tables]
     if dialect == "sqlite":
         return [
             f"DROP TRIGGER IF EXISTS cache_stamp_{table}_{op}"
@@ -299,7 +312,12 @@ def drop_triggers_sql(
         sql = [f'DROP TRIGGER IF EXISTS cache_stamp_{table} ON "{table}"' for table in tables]
         sql += [f"DROP FUNCTION IF EXISTS cache_stamp_bump_{table}()" for table in parent_tables]
         if functions:
-            shared = ("cache_stamp_bump()", "cache_stamp_bump_all()", *_PG_HELPER_NAMES)
+            shared = (
+                "cache_stamp_bump()",
+                "cache_stamp_bump_self()",
+                "cache_stamp_bump_all()",
+                *_PG_HELPER_NAMES,
+            )
             sql += [f"DROP FUNCTION IF EXISTS {name}" for name in shared]
         return sql
     raise ValueError(f"no cache stamp triggers for dialect {dialect!r}")
