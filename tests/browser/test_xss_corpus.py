@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import itertools
 import re
-from datetime import timedelta
+from datetime import time, timedelta
 from html.parser import HTMLParser
 from urllib.parse import quote, urlsplit
 
 from sqlalchemy import select
 
-from portal.core.timeutil import now_utc
+from portal.core.timeutil import local_to_utc, now_utc
 from portal.extensions import db
 from portal.help.catalogue import seed_catalogue
 from portal.help.models import Category, HelpRequest
@@ -182,7 +182,8 @@ def _objects(world):
     default request catalogue."""
     a = world.a
     seed_catalogue(a.community.id)
-    soon = now_utc() + timedelta(days=7)
+    # 09:00 local a week on: a shift that crossed local midnight could not be edited as one day.
+    soon = local_to_utc((now_utc() + timedelta(days=7)).date(), time(9, 0))
     now = now_utc() - timedelta(minutes=10)
     later = Shift(
         community_id=a.community.id, grid_id=a.grid.id, kind="patrol", title="周末巡逻",
