@@ -69,13 +69,15 @@ def _configure(app: Flask, config: dict[str, Any] | None) -> None:
 
 def _init_extensions(app: Flask) -> None:
     from portal import i18n, models  # noqa: F401  (all tables known to the metadata)
-    from portal.database import configure_sqlite
+    from portal.database import configure_sqlite, ping_after_idle
     from portal.extensions import csrf, db, login_manager, migrate
 
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine)
+        else:
+            ping_after_idle(db.engine)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)

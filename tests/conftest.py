@@ -132,7 +132,7 @@ def _empty_tables() -> None:
 
 
 def _engine_options(url: str) -> dict:
-    options: dict = {"pool_pre_ping": True}
+    options: dict = {}
     if url.startswith("postgresql"):
         # Tests commit after every factory row; waiting for the disk each time only costs time.
         options["connect_args"] = {"options": "-c synchronous_commit=off"}
