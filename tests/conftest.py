@@ -139,6 +139,17 @@ def _engine_options(url: str) -> dict:
     return options
 
 
+@pytest.fixture(autouse=True)
+def _page_cache_minute_stands_still(monkeypatch):
+    """Pages are kept for the minute they were rendered in (portal/core/pagecache.py): a test
+    that crossed a minute boundary would see a page render again where it expects it kept.
+    tests/test_pagecache.py moves the minute on where that is what it tests."""
+    from portal.core import pagecache
+
+    minute = pagecache.current_minute()
+    monkeypatch.setattr(pagecache, "current_minute", lambda: minute)
+
+
 @pytest.fixture
 def app(database_url):
     app = create_app(

@@ -114,6 +114,11 @@ def _session_state() -> dict:
     return {k: v for k, v in flask_session.items() if k != "csrf_token"}
 
 
+def current_minute() -> int:
+    """The minute a page is kept for (minutes since the epoch)."""
+    return int(time.time() // 60)
+
+
 def _key(scope: tuple[int, int]) -> tuple:
     user_id = current_user.id if current_user.is_authenticated else None
     return (
@@ -122,7 +127,7 @@ def _key(scope: tuple[int, int]) -> tuple:
         user_id,
         str(get_locale()),
         scope,
-        int(time.time() // 60),
+        current_minute(),
     )
 
 
