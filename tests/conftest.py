@@ -14,6 +14,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from flask import has_app_context
@@ -140,14 +141,17 @@ def _engine_options(url: str) -> dict:
 
 
 @pytest.fixture(autouse=True)
-def _page_cache_minute_stands_still(monkeypatch):
+def _page_cache_minute_stands_still():
     """Pages are kept for the minute they were rendered in (portal/core/pagecache.py): a test
     that crossed a minute boundary would see a page render again where it expects it kept.
     tests/test_pagecache.py moves the minute on where that is what it tests."""
     from portal.core import pagecache
 
+    # Not the monkeypatch fixture: set up before every other fixture, it would be undone after
+    # their teardown, and a test's own patches (db.session.execute...) would outlive the test.
     minute = pagecache.current_minute()
-    monkeypatch.setattr(pagecache, "current_minute", lambda: minute)
+    with mock.patch.object(pagecache, "current_minute", lambda: minute):
+        yield
 
 
 @pytest.fixture

@@ -10,10 +10,11 @@ request.
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import event, text, update
 
 from portal import policy
 from portal.core import pagecache
@@ -286,3 +287,37 @@ def test_the_cache_keeps_to_its_byte_budget():
     assert cache.get(("page", 0)) is None
     cache.put(("big",), pagecache._Page(b"x" * 1001, "text/html", (), False, frozenset()))
     assert cache.get(("big",)) is None  # more than an eighth of the budget: never kept
+
+
+@contextmanager
+def _statements_with_autocommit():
+    """(statement, whether its connection was in autocommit) for each statement sent."""
+    seen: list[tuple[str, bool]] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement, bool(conn.connection.dbapi_connection.autocommit)))
+
+    event.listen(db.engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", before)
+
+
+def test_on_postgresql_the_user_of_a_get_is_read_outside_a_transaction(volunteer_client):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no round trips to save: the user is read in the transaction")
+    db.session.commit()  # the test's own reads end, as a worker's would
+    with _statements_with_autocommit() as miss:
+        assert volunteer_client.get("/points").headers[HEADER] == "miss"
+    # The user alone (no BEGIN before it), then the page's reads in a transaction of their own.
+    assert '"user"' in miss[0][0] and miss[0][1] is True
+    assert len(miss) > 1 and all(not autocommit for _sql, autocommit in miss[1:])
+    db.session.commit()
+    with _statements_with_autocommit() as hit:
+        assert volunteer_client.get("/points").headers[HEADER] == "hit"
+    assert len(hit) == 1 and hit[0][1] is True  # one round trip: no BEGIN, no ROLLBACK
+    db.session.commit()
+    with _statements_with_autocommit() as post:
+        volunteer_client.post("/language", data={"lang": "en"})
+    assert post and all(not autocommit for _sql, autocommit in post)  # a write: one transaction
