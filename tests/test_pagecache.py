@@ -321,3 +321,14 @@ def test_on_postgresql_the_user_of_a_get_is_read_outside_a_transaction(volunteer
     with _statements_with_autocommit() as post:
         volunteer_client.post("/language", data={"lang": "en"})
     assert post and all(not autocommit for _sql, autocommit in post)  # a write: one transaction
+
+
+def test_on_postgresql_a_cached_open311_list_is_one_statement_outside_a_transaction(client, world):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no round trips to save: the stamp is read in the transaction")
+    url = f"/open311/v2/requests.json?jurisdiction_id={world.a.community.id}"
+    assert client.get(url).headers[HEADER] == "miss"
+    db.session.commit()
+    with _statements_with_autocommit() as hit:
+        assert client.get(url).headers[HEADER] == "hit"
+    assert len(hit) == 1 and "cache_stamp" in hit[0][0] and hit[0][1] is True

@@ -11,13 +11,13 @@ import time
 from functools import cache
 from urllib.parse import urlsplit
 
-from flask import Flask, flash, g, has_request_context, redirect, request, session, url_for
+from flask import Flask, flash, g, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user, user_loaded_from_cookie
 from sqlalchemy import Select, bindparam, select
 
-from portal.database import commit_keeping_loaded
+from portal.database import read_outside_transaction
 from portal.extensions import db, login_manager
 from portal.htmx import hx_redirect, is_htmx
 
@@ -97,19 +97,6 @@ def _user_by_token() -> Select:
     )
 
 
-def _read_alone() -> bool:
-    """Whether the signed-in user can be read as a statement of its own, outside the
-    request's transaction: on PostgreSQL (SQLite has no round trips to save), for a safe
-    method, when nothing was begun or added yet. A GET's reads gain nothing from sharing a
-    transaction with it: at READ COMMITTED each statement sees the data as of its own start."""
-    if not has_request_context() or request.method not in SAFE_METHODS:
-        return False
-    if db.engine.dialect.name != "postgresql":
-        return False
-    unit = db.session()
-    return not (unit.in_transaction() or unit.new or unit.dirty or unit.deleted)
-
-
 def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Please sign in to continue.")
@@ -118,15 +105,8 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(token: str):
-        alone = _read_alone()
-        if alone:
-            # No BEGIN before it, no ROLLBACK after: a page then served from the page cache
-            # costs this one round trip to PostgreSQL instead of three.
-            db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        row = db.session.execute(_user_by_token(), {"token": token}).first()
-        if alone:
-            # The user stays loaded; the page's own reads begin a transaction as usual.
-            commit_keeping_loaded()
+        with read_outside_transaction():  # a cached page: this one round trip (PostgreSQL)
+            row = db.session.execute(_user_by_token(), {"token": token}).first()
         if row is None:
             return None
         user, stamp = row

@@ -25,6 +25,7 @@ from werkzeug.routing import BuildError
 from portal.core.pagecache import Scope, cached_page
 from portal.core.stamps import read_stamp
 from portal.core.timeutil import now_utc, to_local
+from portal.database import read_outside_transaction
 from portal.extensions import csrf, db
 from portal.help import intake
 from portal.help.apikeys import find_active_key
@@ -440,7 +441,8 @@ def jurisdiction_scope() -> Scope:
     if "api_key" in request.values or not wanted.isdigit() or len(wanted) > 9:
         return None
     community_id = int(wanted)
-    return community_id, read_stamp(community_id)
+    with read_outside_transaction():  # a cached answer: this one round trip (PostgreSQL)
+        return community_id, read_stamp(community_id)
 
 
 @bp.get("/requests.<fmt>")
