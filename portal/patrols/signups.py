@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cache
 from types import SimpleNamespace
 
 from flask import current_app, has_request_context, url_for
 from flask_babel import gettext as _
-from sqlalchemy import Select, and_, exists, func, literal, or_, select, update
+from sqlalchemy import Select, and_, bindparam, exists, func, literal, or_, select, update
 from sqlalchemy.orm import aliased, contains_eager, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -68,14 +69,21 @@ def eligibility(person_id: int | None) -> Eligibility | None:
     """The person's approved registration, read fresh from the database; None if not approved."""
     if person_id is None:
         return None
-    rows = db.session.execute(
-        select(Volunteer.community_id, VolunteerType.type)
-        .outerjoin(VolunteerType, VolunteerType.volunteer_id == Volunteer.id)
-        .where(Volunteer.person_id == person_id, Volunteer.status == "approved")
-    ).all()
+    rows = db.session.execute(_eligibility_query(), {"person_id": person_id}).all()
     if not rows:
         return None
     return Eligibility(community_id=rows[0][0], types=[t for _c, t in rows if t is not None])
+
+
+@cache
+def _eligibility_query() -> Select:
+    # The statements of sign-up and cancel are built once (bound parameters): SQLAlchemy takes
+    # longer to build a statement than SQLite to run it (bench/README.md).
+    return (
+        select(Volunteer.community_id, VolunteerType.type)
+        .outerjoin(VolunteerType, VolunteerType.volunteer_id == Volunteer.id)
+        .where(Volunteer.person_id == bindparam("person_id"), Volunteer.status == "approved")
+    )
 
 
 def held_status(shift_id: int, person_id: int) -> str | None:
@@ -88,15 +96,28 @@ def held_status(shift_id: int, person_id: int) -> str | None:
 def clashing_shift(shift: Shift, person_id: int) -> Shift | None:
     """Another scheduled shift of the person's, confirmed and overlapping ``shift`` in time."""
     return db.session.scalar(
+        _clash_query(),
+        {
+            "person_id": person_id,
+            "shift_id": shift.id,
+            "starts_at": shift.starts_at,
+            "ends_at": shift.ends_at,
+        },
+    )
+
+
+@cache
+def _clash_query() -> Select:
+    return (
         select(Shift)
         .join(Signup, Signup.shift_id == Shift.id)
         .where(
-            Signup.person_id == person_id,
+            Signup.person_id == bindparam("person_id"),
             Signup.status == "confirmed",
             Shift.status == "scheduled",
-            Shift.id != shift.id,
-            Shift.starts_at < shift.ends_at,
-            Shift.ends_at > shift.starts_at,
+            Shift.id != bindparam("shift_id"),
+            Shift.starts_at < bindparam("ends_at", type_=Shift.starts_at.type),
+            Shift.ends_at > bindparam("starts_at", type_=Shift.ends_at.type),
         )
         .order_by(Shift.starts_at)
         .limit(1)
@@ -245,10 +266,15 @@ def waitlist_positions(signup_ids: list[int]) -> dict[int, int]:
 def _signup_row(shift_id: int, person_id: int):
     """The person's sign-up row on the shift (id, status), whatever its status, or None."""
     return db.session.execute(
-        select(Signup.id, Signup.status).where(
-            Signup.shift_id == shift_id, Signup.person_id == person_id
-        )
+        _signup_row_query(), {"shift_id": shift_id, "person_id": person_id}
     ).first()
+
+
+@cache
+def _signup_row_query() -> Select:
+    return select(Signup.id, Signup.status).where(
+        Signup.shift_id == bindparam("shift_id"), Signup.person_id == bindparam("person_id")
+    )
 
 
 def sign_up(
@@ -350,11 +376,7 @@ class CancelOutcome:
 def _held_row(shift: Shift, person: Person, now: datetime, cutoff: float):
     """The person's place or waitlist entry on the shift, if they may still give it up;
     DomainError otherwise (nothing held, shift started, cutoff passed for a place)."""
-    row = db.session.execute(
-        select(Signup.id, Signup.status).where(
-            Signup.shift_id == shift.id, Signup.person_id == person.id
-        )
-    ).first()
+    row = _signup_row(shift.id, person.id)
     if row is None or row.status not in HELD:
         raise DomainError({"_": _("You have no place or waitlist entry on this shift.")})
     if shift.starts_at <= now:
@@ -554,11 +576,7 @@ def signup_state(
         row = SimpleNamespace(id=known[0], status=known[1])
         position = known[2]
     else:
-        row = db.session.execute(
-            select(Signup.id, Signup.status).where(
-                Signup.shift_id == shift.id, Signup.person_id == person.id
-            )
-        ).first()
+        row = _signup_row(shift.id, person.id)
         position = None
     if row is not None and row.status in HELD:
         if row.status == "waitlisted" and position is None:
