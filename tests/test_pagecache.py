@@ -9,6 +9,7 @@ request.
 
 from __future__ import annotations
 
+import gzip
 import re
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -332,3 +333,32 @@ def test_on_postgresql_a_cached_open311_list_is_one_statement_outside_a_transact
     with _statements_with_autocommit() as hit:
         assert client.get(url).headers[HEADER] == "hit"
     assert len(hit) == 1 and "cache_stamp" in hit[0][0] and hit[0][1] is True
+
+
+def test_a_large_open311_list_is_kept_gzipped_for_clients_that_accept_it(
+    client, world, monkeypatch
+):
+    monkeypatch.setattr(pagecache, "GZIP_MIN_BYTES", 0)  # the test community's list is short
+    url = f"/open311/v2/requests.json?jurisdiction_id={world.a.community.id}"
+    plain = client.get(url)
+    assert plain.headers[HEADER] == "miss"
+    assert "Content-Encoding" not in plain.headers
+    assert "Accept-Encoding" in plain.headers["Vary"]
+    packed = client.get(url, headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert packed.headers[HEADER] == "hit"
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in packed.headers["Vary"]
+    assert packed.mimetype == "application/json"
+    assert gzip.decompress(packed.data) == plain.data
+    again = client.get(url, headers={"Accept-Encoding": "identity"})
+    assert again.headers[HEADER] == "hit"
+    assert "Content-Encoding" not in again.headers and again.data == plain.data
+
+
+def test_pages_with_a_csrf_token_are_never_kept_gzipped(volunteer_client, monkeypatch):
+    monkeypatch.setattr(pagecache, "GZIP_MIN_BYTES", 0)
+    volunteer_client.get("/")
+    hit = volunteer_client.get("/", headers={"Accept-Encoding": "gzip"})
+    assert hit.headers[HEADER] == "hit"
+    assert "Content-Encoding" not in hit.headers
+    assert CSRF_META.search(hit.text)  # the session's own token, put in on the way out

@@ -19,6 +19,8 @@ An answer is stored only when it is a plain 200, set no cookie, wrote nothing to
 and changed nothing in the session but the CSRF token; a request with a flash message waiting
 is never answered from the cache (the message must show and go). The page's CSRF token is
 swapped for a placeholder when stored and for the asking session's own token when served.
+An answer of at least GZIP_MIN_BYTES without a token (Open311's JSON and XML lists) is also
+kept gzipped, compressed once when stored, and served so to clients that accept gzip.
 
 ``X-Page-Cache`` says ``hit`` or ``miss`` (stored) on the views that use the cache; the load
 benchmark counts it. ``PAGE_CACHE_BYTES`` bounds the memory per worker (least recently used
@@ -27,6 +29,7 @@ pages go first); 0 turns the cache off.
 
 from __future__ import annotations
 
+import gzip
 import threading
 import time
 from collections.abc import Callable
@@ -45,6 +48,8 @@ from sqlalchemy import event
 from portal.htmx import HX_HEADERS
 
 HEADER = "X-Page-Cache"
+# Answers at least this large and without a CSRF token are also kept gzipped.
+GZIP_MIN_BYTES = 4096
 PLACEHOLDER = "\x1ftongxin-csrf-token\x1f"
 # Response headers never kept: the cookie is the asker's own, the length is recomputed.
 _NOT_KEPT = frozenset({"set-cookie", "content-length"})
@@ -61,23 +66,33 @@ class _Page:
     headers: tuple[tuple[str, str], ...]
     csrf: bool
     vary: frozenset[str]
+    gzipped: bytes | None = None  # the body compressed once, for clients that accept gzip
 
     def answer(self) -> Response:
         body = self.body
         if self.csrf:
             body = body.replace(PLACEHOLDER.encode(), generate_csrf().encode())
-        response = Response(body, mimetype=self.mimetype)
+        compressed = self.gzipped is not None and request.accept_encodings["gzip"] > 0
+        response = Response(self.gzipped if compressed else body, mimetype=self.mimetype)
         for name, value in self.headers:
             response.headers.add(name, value)
+        if compressed:
+            response.headers["Content-Encoding"] = "gzip"
+        if self.gzipped is not None:
+            response.vary.add("Accept-Encoding")
         g.setdefault("_hx_vary", set()).update(self.vary)
         return response
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + len(self.gzipped or b"")
 
 
 class PageCache:
     """A byte-bounded LRU of rendered pages, safe for threaded workers."""
 
     def __init__(self, max_bytes: int) -> None:
-        self._pages: LRUCache = LRUCache(maxsize=max_bytes, getsizeof=lambda page: len(page.body))
+        self._pages: LRUCache = LRUCache(maxsize=max_bytes, getsizeof=lambda page: page.size)
         self._lock = threading.Lock()
         self.max_bytes = max_bytes
 
@@ -86,7 +101,7 @@ class PageCache:
             return self._pages.get(key)
 
     def put(self, key: tuple, page: _Page) -> None:
-        if len(page.body) > self.max_bytes // 8:
+        if page.size > self.max_bytes // 8:
             return  # one huge answer must not push out hundreds of pages
         with self._lock:
             self._pages[key] = page
@@ -153,7 +168,13 @@ def _page_of(response: Response) -> _Page:
     headers = tuple(
         (name, value) for name, value in response.headers.items() if name.lower() not in _NOT_KEPT
     )
-    return _Page(body, response.mimetype, headers, csrf, frozenset(g.get("_hx_vary", ())))
+    # A large answer without a CSRF token (an Open311 list: up to 1,000 requests, ~300 KB) is
+    # also kept compressed: compressing it once per render, not per answer, is what makes
+    # serving it gzipped cheap (an HTML page carries the session's token and is sent as it is).
+    gzipped = None
+    if not csrf and len(body) >= GZIP_MIN_BYTES:
+        gzipped = gzip.compress(body, compresslevel=6, mtime=0)
+    return _Page(body, response.mimetype, headers, csrf, frozenset(g.get("_hx_vary", ())), gzipped)
 
 
 def cached_page(scope: Callable[[], Scope] = user_scope) -> Callable:
@@ -181,8 +202,11 @@ def cached_page(scope: Callable[[], Scope] = user_scope) -> Callable:
             g._page_cache_wrote = False
             response = make_response(view(*args, **kwargs))
             if _storable(response, session_before):
-                cache.put(key, _page_of(response))
+                page = _page_of(response)
+                cache.put(key, page)
                 response.headers[HEADER] = "miss"
+                if page.gzipped is not None:
+                    response.vary.add("Accept-Encoding")
             return response
 
         return wrapper
