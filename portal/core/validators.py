@@ -19,12 +19,63 @@ COMMON_PASSWORDS = frozenset(
 )  # fmt: skip
 
 
+# Full-width digits, "＋" and "－" as a Chinese input method types them, to ASCII.
+_FULLWIDTH = str.maketrans("０１２３４５６７８９＋－", "0123456789+-")
+_PHONE_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u00b7().（）]")
+
+
 def normalise_phone(value: str | None) -> str:
-    return re.sub(r"[\s-]", "", value or "")
+    """One spelling of a mainland mobile number: full-width digits made ASCII, spaces, dashes
+    and brackets dropped, a leading +86 / 0086 / 86 (before 11 digits) removed. Anything that
+    is not a phone comes back with only those changes."""
+    text = (value or "").translate(_FULLWIDTH)
+    text = _PHONE_SEPARATORS.sub("", text)
+    for prefix in ("+86", "0086"):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+            break
+    else:
+        if len(text) == 13 and text.startswith("86"):
+            text = text[2:]
+    return text
+
+
+# C0 controls other than tab, newline and carriage return; DEL; the C1 block.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Bidirectional embeddings, overrides and isolates: they reorder what a reader sees.
+_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
+# Characters that show nothing: zero-width ones, marks, fillers, the BOM, and spaces.
+_INVISIBLE = re.compile(
+    r"[\s\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u2028-\u202f"
+    r"\u205f-\u2064\u206a-\u206f\u3000\u3164\ufe00-\ufe0f\ufeff\uffa0]"
+)
+
+
+def text_problem(value: str | None) -> str | None:
+    """Why free text cannot be kept, translated, or None when it can: a control character
+    (other than tab and newline), a bidirectional override, or text that holds only invisible
+    characters. Empty text is not a problem here (a required field says so itself)."""
+    if not value:
+        return None
+    if _CONTROL.search(value):
+        return str(_l("Remove the control characters (they cannot be shown or saved)."))
+    if _BIDI.search(value):
+        return str(_l("Remove the right-to-left override characters."))
+    if not _INVISIBLE.sub("", value):
+        return str(_l("Type some visible text, not only spaces or invisible characters."))
+    return None
+
+
+def plain_text(form, field) -> None:
+    """WTForms validator: the field's text passes text_problem()."""
+    problem = text_problem(field.data if isinstance(field.data, str) else None)
+    if problem:
+        raise ValidationError(problem)
 
 
 def phone_number(form, field) -> None:
-    """Mainland mobile number: 1[3-9] followed by nine digits (spaces and dashes ignored)."""
+    """Mainland mobile number: 1[3-9] followed by nine digits (spaces, dashes, +86 and
+    full-width digits ignored)."""
     if field.data:
         field.data = normalise_phone(field.data)
         if not PHONE_RE.match(field.data):
