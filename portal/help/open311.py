@@ -181,7 +181,9 @@ def _open311_error(error: Open311Error):
 # field over MAX_FORM_MEMORY_SIZE: 413; a malformed body: 400). Clients parse errors as the
 # format they asked for, never an HTML page.
 HTTP_MESSAGES = {
-    400: lambda: _("The request could not be read: check its fields and their encoding."),
+    400: lambda: _(
+        "The request could not be read: check its fields and their encoding (no NUL characters)."
+    ),
     413: lambda: _(
         "The request is too large: a description of at most %(max)d characters, and no files.",
         max=DESCRIPTION_MAX,
@@ -189,6 +191,10 @@ HTTP_MESSAGES = {
 }
 
 
+# Registered by code too: Flask prefers the app's handler of a code (portal/errors.py's HTML
+# 400/413 pages) to a blueprint's handler of a class.
+@bp.errorhandler(400)
+@bp.errorhandler(413)
 @bp.errorhandler(HTTPException)
 def _http_error(error: HTTPException):
     db.session.rollback()
