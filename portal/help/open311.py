@@ -204,12 +204,10 @@ def _http_error(error: HTTPException):
     return _error_answer(_asked_format(), code, description)
 
 
-def _refuse_bad_text(values, names: Iterable[str] | None = None) -> None:
+def _refuse_bad_text(values) -> None:  # noqa: ANN001 (a werkzeug MultiDict)
     """400 when a given value holds what text cannot (text_problem): control characters, a
     bidirectional override, or only invisible characters."""
     for name, value in values.items(multi=True):
-        if names is not None and name not in names:
-            continue
         if not value.strip():
             continue  # blank: a required field says so itself
         problem = text_problem(value) or text_problem(name)
@@ -476,6 +474,7 @@ _FULLWIDTH = str.maketrans("０１２３４５６７８９－", "0123456789-")
 _PERSONAL_NUMBERS = re.compile(
     r"\+?\d[\d\s\-]{5,}\d[xX]?"  # phone, identity or account numbers, spaced or not
     r"|\d+\s*(?:岁|周岁|室|户|号房|房间|房|楼层|层|单元)"  # an age, a room, a floor, an entrance
+    r"|[一二两三四五六七八九十百]+多?\s*(?:岁|周岁)"  # 八十多岁
     r"|\d+\s*-\s*\d+(?:\s*-\s*\d+)*"  # 3-2-502
     r"|\d{3,}"  # a room number standing alone
 )
