@@ -49,6 +49,7 @@ class Scene:
     hours_ago: int
     steps: tuple[Step, ...] = ()
     urgency: str = "normal"
+    show_publicly: bool = False  # the resident ticked "may be shown publicly"
 
 
 def _s(after: int, action: str, actor: str = "staff", **data: str) -> Step:
@@ -87,7 +88,7 @@ FIRST: tuple[Scene, ...] = (
            _s(10, "rate", "requester", rating="5", comment="志愿者很准时，孩子安全到家，谢谢！"))),
     Scene("resident", "repair.lighting",
           "3号楼2单元三楼楼道灯不亮好几天了，晚上老人上下楼看不清，怕摔跤。",
-          "白天都可以", 3),
+          "白天都可以", 3, show_publicly=True),
     # Reports from other residents.
     Scene("applicant01", "repair.water",
           "厨房下水管接口漏水，楼下邻居说天花板都渗水了，请物业尽快来看看。",
@@ -126,7 +127,7 @@ FIRST: tuple[Scene, ...] = (
           "尽快", 30,
           (_s(10, "accept"), _s(10, "dispatch", unit="property_company"),
            _s(200, "complete", note="物业已更换门机控制板，电梯经检测合格，恢复运行。"),
-           _s(90, "verify")), "urgent"),
+           _s(90, "verify")), "urgent", show_publicly=True),
     Scene("applicant08", "elderly.visit",
           "隔壁的老奶奶一个人住，这三天没见她出门，敲门也没人应，担心她出什么事。",
           "今天", 240,
@@ -137,7 +138,7 @@ FIRST: tuple[Scene, ...] = (
           "urgent"),
     Scene("applicant09", "env.rubbish",
           "月河安置小区东门的垃圾桶满了两天没人清运，味道很大，苍蝇也多。",
-          "", 60),
+          "", 60, show_publicly=True),
     Scene("applicant10", "youth.homework",
           "孩子放学后家里没人，想报名社区的“四点半课堂”，请问还有名额吗？",
           "工作日下午", 1),
@@ -151,7 +152,8 @@ SECOND: tuple[Scene, ...] = (
           (_s(30, "accept"), _s(20, "dispatch", unit="property_company"),
            _s(240, "complete", note="物业已更换3个声控灯。"),
            _s(180, "confirm", "requester"),
-           _s(15, "rate", "requester", rating="4", comment="修得挺快，就是第一次打电话没人接。"))),
+           _s(15, "rate", "requester", rating="4", comment="修得挺快，就是第一次打电话没人接。")),
+          show_publicly=True),
     Scene("applicant11", "help.shopping",
           "家里老人发烧在床，我在外地出差，想请邻居帮忙买盒退烧药送上门。",
           "今天", 4, (), "urgent"),
@@ -168,7 +170,8 @@ SECOND: tuple[Scene, ...] = (
     Scene("applicant12", "env.green",
           "小区门口大树的树枝挡住了路灯，晚上路上很黑，想请人修剪一下。",
           "", 120,
-          (_s(60, "accept"), _s(1400, "cancel", "requester", reason="物业已经来修剪了。"))),
+          (_s(60, "accept"), _s(1400, "cancel", "requester", reason="物业已经来修剪了。")),
+          show_publicly=True),
     Scene("applicant13", "policy.medical",
           "母亲在西安住院，想问异地就医备案怎么办理，回来能不能报销？",
           "上午", 48,
@@ -264,6 +267,7 @@ class _HelpDemo:
             urgency=scene.urgency,
             resident=resident,
             now=at,
+            show_publicly=scene.show_publicly,
         )
         for step in scene.steps:
             at += timedelta(minutes=step.after)

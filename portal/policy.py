@@ -189,6 +189,7 @@ POLICY: dict[str, Rule | dict[str, Rule]] = {
     "catalogue.new_major":          allow(SECRETARIES),
     "catalogue.new_minor":          allow(SECRETARIES),
     "catalogue.edit":               allow(SECRETARIES),
+    "catalogue.set_public":         allow(SECRETARIES),
     "catalogue.keys":               allow(SECRETARIES),
     "catalogue.revoke_key":         allow(SECRETARIES),
     # Open311 GeoReport v2: public by the standard, scoped by jurisdiction_id or api_key

@@ -53,7 +53,7 @@ from portal.core.timeutil import LOCAL_TZ, local_to_utc
 from portal.demo import EMPLOYERS, GIVEN, PHONE_PREFIXES, SKILLS, SURNAMES
 from portal.demo_points import REWARDS
 from portal.extensions import db
-from portal.help.catalogue import DEFAULT_CATALOGUE
+from portal.help.catalogue import DEFAULT_CATALOGUE, PUBLIC_BY_DEFAULT
 from portal.patrols.codes import ALPHABET as CODE_ALPHABET
 from portal.volunteers.forms import AVAILABILITY
 from portal.volunteers.models import FIVE_ELDER_KINDS
@@ -144,7 +144,8 @@ TABLES: dict[str, tuple[str, ...]] = {
                   "decided_by_id"),
     "volunteer_type": ("id", "volunteer_id", "type"),
     "category": ("id", "community_id", "parent_id", "code", "name_zh", "name_en", "description",
-                 "kind", "handler", "time_limit_hours", "points", "position", "active"),
+                 "kind", "handler", "time_limit_hours", "points", "position", "active",
+                 "public"),
     "shift": ("id", "community_id", "grid_id", "detached", "kind", "title", "meeting_point",
               "route", "starts_at", "ends_at", "capacity", "minimum", "taken", "allowed_types",
               "notes", "points_per_hour", "status", "cancel_reason", "checkin_code",
@@ -158,7 +159,7 @@ TABLES: dict[str, tuple[str, ...]] = {
                      "handling_unit", "due_at", "escalation_level", "source", "reject_reason",
                      "done_note", "rating", "rating_comment", "hours", "hours_recorded_at",
                      "created_at", "updated_at", "accepted_at", "dispatched_at", "done_at",
-                     "verified_at", "rated_at", "closed_at"),
+                     "verified_at", "rated_at", "closed_at", "show_publicly"),
     "request_event": ("id", "community_id", "request_id", "actor_id", "action", "from_status",
                       "to_status", "note", "at"),
     "reward": ("id", "community_id", "name", "description", "cost", "stock", "per_person_limit",
@@ -591,6 +592,7 @@ class _City:
                 points=0,
                 position=major_position * 10,
                 active=True,
+                public=False,
             )
             for position, m in enumerate(major.minors, start=1):
                 cat = self.next_id("category")
@@ -609,6 +611,7 @@ class _City:
                     points=m.points,
                     position=position * 10,
                     active=True,
+                    public=m.code in PUBLIC_BY_DEFAULT,
                 )
                 minors.append((cat, m.code, major.kind, m.handler, m.hours, m.points, m.name_zh))
         return minors
@@ -1105,6 +1108,9 @@ class _City:
             verified_at=w.ts(stamps.get("verified")),
             rated_at=w.ts(stamps.get("rated")),
             closed_at=w.ts(closed),
+            # A third of the public-space reports were ticked "may be shown publicly" (by id,
+            # not by the generator: the rest of the city stays the same).
+            show_publicly=code in PUBLIC_BY_DEFAULT and req_id % 3 == 0,
         )
         for action, before, after, actor, moment, note in events:
             w.add(

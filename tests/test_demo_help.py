@@ -104,3 +104,20 @@ def test_demo_accounts_have_their_requests(seeded):
     mine = [r for r in requests if r.requester_id == resident.person_id]
     assert len(mine) >= 3
     assert "done" in {r.status for r in mine}
+
+
+def test_open311_flags_of_the_demo(seeded, client):
+    """Public-space categories are public, some of their requests ticked "may be shown
+    publicly"; the keyless Open311 list shows those and nothing of neighbour help or care."""
+    public = {c.code for c in db.session.scalars(select(Category).where(Category.public))}
+    assert {"repair.lighting", "env.rubbish", "safety.fire_exit"} <= public
+    assert not any(
+        code.split(".")[0] in ("help", "elderly", "health", "dispute") for code in public
+    )
+    ticked = [r for r in _requests() if r.show_publicly]
+    assert len(ticked) >= 4 and all(r.category.public for r in ticked)
+    community = db.session.scalars(select(Community).order_by(Community.id)).first()
+    rows = client.get(f"/open311/v2/requests.json?jurisdiction_id={community.id}").json
+    assert rows and {r["service_code"] for r in rows} <= public
+    shown = [r for r in rows if r["description"]]
+    assert shown and "楼道灯不亮" in " ".join(r["description"] for r in shown)

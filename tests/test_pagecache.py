@@ -239,6 +239,7 @@ def test_open311_lists_are_cached_per_jurisdiction_and_follow_new_requests(clien
     catalogue = in_make_catalogue(world.a.community)
     assert client.get(url).headers[HEADER] == "miss"  # the catalogue is data of the community
     assert client.get(url).headers[HEADER] == "hit"
+    catalogue.water.public = True  # only public categories' requests are listed without a key
     in_make_request(world.a, catalogue.water, description="楼道灯坏了")
     fresh = client.get(url)
     assert fresh.headers[HEADER] == "miss"

@@ -63,6 +63,14 @@ def test_small_city_shape_invariants_and_the_app_on_it(app, client):
     assert 12_000 <= _count("signup") <= 16_000
     assert 27_000 <= _count("points_ledger") <= 33_000  # about 3,000,000 at city scale
     assert _count("request_event") >= 2 * 2_000
+    # Open311: public-space categories public, a third of their requests ticked, nothing else.
+    assert _one("SELECT count(*) FROM category WHERE public AND code LIKE 'help.%'") == [(0,)]
+    assert _one("SELECT count(*) FROM category WHERE public")[0][0] >= 12
+    assert _one("""
+        SELECT count(*) FROM help_request r JOIN category c ON c.id = r.category_id
+        WHERE r.show_publicly AND NOT c.public
+    """) == [(0,)]
+    assert _one("SELECT count(*) FROM help_request WHERE show_publicly")[0][0] > 0
     assert _one("SELECT type, count(*) FROM volunteer_type GROUP BY type ORDER BY type") == [
         ("five_elders", 200),
         ("party_member", 150),

@@ -21,6 +21,21 @@ from portal.help.models import HANDLERS, Category
 MAX_HOURS = 8760
 MAX_POINTS = 1000
 
+# Majors whose requests speak of a person's life (neighbour help, elderly care, disability,
+# health, children and family, disputes between neighbours): never public, whatever the flag.
+NEVER_PUBLIC_GROUPS = ("help", "elderly", "disability", "health", "youth", "dispute")
+# Public-space problems of the default catalogue (shared facilities of a building, environment,
+# safety hazards): their requests may appear in Open311's public answers. Minor categories carry
+# requests and so the flag. A leaking pipe may be inside a home: repair.water stays private.
+# Copied, frozen, in migration c1a5e0f15a01.
+PUBLIC_BY_DEFAULT = frozenset(
+    {
+        "repair.power", "repair.lift", "repair.lighting", "repair.door",
+        "env.rubbish", "env.green", "env.noise", "env.pets",
+        "safety.fire_exit", "safety.ebike", "safety.falling", "safety.suspicious",
+    }
+)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Minor:
@@ -210,11 +225,42 @@ def seed_catalogue(community_id: int) -> int:
                     time_limit_hours=minor.hours,
                     points=minor.points,
                     position=position * 10,
+                    public=minor.code in PUBLIC_BY_DEFAULT,
                 )
             )
             added += 1
     db.session.flush()
     return added
+
+
+def group_code(category: Category) -> str:
+    """The code of the category's major (its own code for a major): ``help`` for help.shopping."""
+    return category.code.split(".", 1)[0]
+
+
+def may_be_public(category: Category) -> bool:
+    """Whether the category may be made public: a report category outside the groups that are
+    never public (neighbour help, care, disability, health, children and family, disputes)."""
+    return category.kind == "report" and group_code(category) not in NEVER_PUBLIC_GROUPS
+
+
+def _never_public() -> str:
+    return _(
+        "Requests of this category speak of residents' lives (help, care, health, family or"
+        " disputes): they can never be public."
+    )
+
+
+def set_public(category: Category, public: bool) -> Category:
+    """Let (or stop) the category's requests appear in Open311's public answers; flushes.
+
+    Raises DomainError({"public": ...}) for a category that may never be public.
+    """
+    if public and not may_be_public(category):
+        raise DomainError({"public": _never_public()})
+    category.public = bool(public)
+    db.session.flush()
+    return category
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -316,8 +362,10 @@ def update_category(
     time_limit_hours: int | None,
     points: int | None,
     active: bool,
+    public: bool | None = None,
 ) -> Category:
-    """Change a category; a major keeps no handler, time limit or points.
+    """Change a category; a major keeps no handler, time limit or points; ``public`` None
+    leaves the Open311 flag as it is.
 
     Raises DomainError naming each invalid field. Deactivating only hides it from new requests.
     """
@@ -325,6 +373,8 @@ def update_category(
     name_zh, name_en, description = _check_fields(name_zh, name_en, description, errors)
     if category.parent_id is not None:
         _check_minor(handler, time_limit_hours, points, errors)
+    if public and not may_be_public(category):
+        errors["public"] = _never_public()
     if errors:
         raise DomainError(errors)
     category.name_zh, category.name_en, category.description = name_zh, name_en, description
@@ -333,6 +383,8 @@ def update_category(
         category.handler = handler
         category.time_limit_hours = time_limit_hours
         category.points = points or 0
+    if public is not None:
+        category.public = public
     db.session.flush()
     return category
 
@@ -346,6 +398,7 @@ def add_minor(
     handler: str | None,
     time_limit_hours: int | None,
     points: int | None,
+    public: bool = False,
 ) -> Category:
     """Add a minor category at the end of ``major``; it takes the major's kind.
 
@@ -356,6 +409,8 @@ def add_minor(
     errors: dict[str, str] = {}
     name_zh, name_en, description = _check_fields(name_zh, name_en, description, errors)
     _check_minor(handler, time_limit_hours, points, errors)
+    if public and not may_be_public(major):
+        errors["public"] = _never_public()
     if errors:
         raise DomainError(errors)
     last = db.session.scalar(
@@ -373,6 +428,7 @@ def add_minor(
         time_limit_hours=time_limit_hours,
         points=points or 0,
         position=(last or 0) + 10,
+        public=bool(public),
     )
     db.session.add(category)
     db.session.flush()

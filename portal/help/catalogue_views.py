@@ -25,6 +25,7 @@ bp = Blueprint("catalogue", __name__)
 
 STAFF = ("secretary", "grid_worker", "subdistrict_admin")
 KEYS_CHANGED = "api-keys-changed"
+CATEGORY_CHANGED = "category-changed"
 
 
 @bp.app_template_filter("category_name")
@@ -36,6 +37,11 @@ def category_name(category: Category | None) -> str:
 @bp.app_template_filter("handler_label")
 def handler_label(handler: str | None) -> str:
     return str(services.HANDLER_LABELS.get(handler, handler or ""))
+
+
+@bp.app_template_filter("may_be_public")
+def may_be_public(category: Category) -> bool:
+    return services.may_be_public(category)
 
 
 @bp.app_template_filter("category_kind")
@@ -61,6 +67,7 @@ class CategoryForm(FlaskForm):
         render_kw={"min": 0, "max": services.MAX_POINTS},
     )
     active = BooleanField(_l("Offered for new requests"))
+    public = BooleanField(_l("Public in Open311 (a problem in a public space)"))
 
 
 class MajorForm(FlaskForm):
@@ -137,6 +144,8 @@ def edit(category_id: int):
     if major is None:
         # A major's kind is fixed: its minors and their requests depend on it.
         del form.kind
+    elif not (category.public or services.may_be_public(category)):
+        del form.public  # never public: not even offered
     if form.validate_on_submit():
         try:
             services.update_category(
@@ -148,6 +157,7 @@ def edit(category_id: int):
                 time_limit_hours=form.time_limit_hours.data if major else None,
                 points=form.points.data if major else None,
                 active=bool(form.active.data),
+                public=bool(form.public.data) if "public" in form else None,
             )
         except DomainError as error:
             db.session.rollback()
@@ -167,6 +177,8 @@ def new_minor(category_id: int):
         abort(404)
     form = CategoryForm() if request.method == "POST" else CategoryForm(data={"active": True})
     del form.active
+    if not services.may_be_public(major):
+        del form.public
     if form.validate_on_submit():
         try:
             services.add_minor(
@@ -177,6 +189,7 @@ def new_minor(category_id: int):
                 handler=form.handler.data,
                 time_limit_hours=form.time_limit_hours.data,
                 points=form.points.data,
+                public="public" in form and bool(form.public.data),
             )
         except DomainError as error:
             db.session.rollback()
@@ -186,6 +199,50 @@ def new_minor(category_id: int):
             flash(_("Category added."), "success")
             return redirect(url_for("catalogue.index"), code=303)
     return _category_form_page(form, None, major)
+
+
+@bp.post("/catalogue/<int:category_id>/public")
+@roles_required("secretary")
+def set_public(category_id: int):
+    """Make a minor category's requests public in Open311, or private again (htmx: the row)."""
+    category = get_scoped_or_404(Category, category_id)
+    if category.parent_id is None:
+        abort(404)
+    wanted = request.form.get("public") == "1"
+    problem = None
+    try:
+        services.set_public(category, wanted)
+    except DomainError as error:
+        db.session.rollback()
+        problem = error.errors.get("public")
+    else:
+        db.session.commit()
+    if wants_fragment():
+        return render(
+            "catalogue/index.html",
+            "catalogue/_category_row.html",
+            trigger=None if problem else CATEGORY_CHANGED,
+            category=category,
+            minor=None,
+            can_edit=True,
+            public_error=problem,
+        )
+    if problem:
+        flash(problem, "error")
+    elif wanted:
+        flash(
+            _(
+                "Requests of “%(name)s” are now public in Open311.",
+                name=services.category_name(category),
+            ),
+            "success",
+        )
+    else:
+        flash(
+            _("Requests of “%(name)s” are now private.", name=services.category_name(category)),
+            "success",
+        )
+    return redirect(url_for("catalogue.index") + f"#category-{category.id}", code=303)
 
 
 @bp.route("/catalogue/new", methods=["GET", "POST"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
-from wtforms import RadioField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
 
 from portal.help.intake import LABELS, category_name
 from portal.help.models import Category
@@ -31,6 +31,8 @@ class RequestForm(FlaskForm):
     )  # fmt: skip
     # What a photo may be is decided by decoding it (portal.core.photos), not by its name.
     photos = MultipleFileField(_l("Photos (optional, up to 3)"))
+    # Off unless ticked: only then may Open311's public list show the description.
+    show_publicly = BooleanField(_l("May be shown publicly"), default=False)
     resident = StringField(_l("On behalf of (phone or name of a resident of your grids)"))
 
 

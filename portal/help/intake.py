@@ -306,6 +306,7 @@ def create_request(
     photos: list[FileStorage] | None = None,
     resident: str = "",
     now: datetime | None = None,
+    show_publicly: bool = False,
 ) -> tuple[HelpRequest, list[str]]:
     """Submit a request for ``user`` (or, for a grid worker, for the resident named by
     ``resident``), route it and start its clock; flushes, never commits.
@@ -355,6 +356,7 @@ def create_request(
             address=address if where == "address" else "",
             preferred_time=preferred_time,
             urgency=urgency,
+            show_publicly=bool(show_publicly),
             status="submitted",
             due_at=now + timedelta(hours=category.time_limit_hours)
             if category.time_limit_hours

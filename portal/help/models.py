@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -57,6 +58,9 @@ class Category(db.Model):
     points: Mapped[int] = mapped_column(default=0)
     position: Mapped[int] = mapped_column(default=0)
     active: Mapped[bool] = mapped_column(default=True)
+    # Its requests may appear in Open311's public answers (public-space problems only; never
+    # neighbour help, care, health, family or disputes: see catalogue.may_be_public).
+    public: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     parent: Mapped[Category | None] = relationship(remote_side=[id])
 
@@ -91,6 +95,9 @@ class HelpRequest(db.Model):
     long: Mapped[Decimal | None] = mapped_column(Numeric(9, 6))
     preferred_time: Mapped[str] = mapped_column(String(100), default="")
     urgency: Mapped[str] = mapped_column(String(10), default="normal")
+    # The requester ticked "may be shown publicly": Open311's public answers may show the
+    # description (of a public category's request only).
+    show_publicly: Mapped[bool] = mapped_column(default=False, server_default=false())
     status: Mapped[str] = mapped_column(String(12), default="submitted")
     # Who holds it now: the grid worker who accepted it, then the volunteer or the unit.
     handler_user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)

@@ -4,11 +4,19 @@ mini-program or any Open311 client reads the catalogue and requests, and posts r
 Every resource comes as ``.json`` or ``.xml`` by its suffix. A community is a jurisdiction
 (``jurisdiction_id`` = its id); a POST authenticates with an API key, whose community is the
 jurisdiction. Nothing about the requester as a person is ever returned.
+
+Who sees what (issue 15): a request is listed to a caller without a key only when its category
+is public (a public-space problem, never neighbour help, care, health, family or disputes), and
+then without free text unless the requester ticked "may be shown publicly" (and even then with
+phones, room numbers, ages, known names and health words masked), with an address no finer than
+the building, coarse coordinates and no photo. A client with the jurisdiction's key also gets
+the requests it submitted itself, in full.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
@@ -18,18 +26,20 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import aliased, joinedload
+from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BuildError
 
 from portal.core.pagecache import Scope, cached_page
 from portal.core.stamps import read_stamp
 from portal.core.timeutil import now_utc, to_local
+from portal.core.validators import text_problem
 from portal.database import read_outside_transaction
 from portal.extensions import csrf, db
 from portal.help import intake
 from portal.help.apikeys import find_active_key
-from portal.help.catalogue import HANDLER_LABELS
+from portal.help.catalogue import HANDLER_LABELS, NEVER_PUBLIC_GROUPS
 from portal.help.models import (
     OPEN_STATUSES,
     ApiKey,
@@ -38,6 +48,7 @@ from portal.help.models import (
     RequestEvent,
     RequestPhoto,
 )
+from portal.people.models import Person
 from portal.places.models import Building, Community, Estate, Household
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
@@ -76,6 +87,23 @@ class Open311Error(Exception):
 # --- encoding ---------------------------------------------------------------------------------
 
 
+# What XML 1.0 cannot carry (C0 controls but tab, newline and return; lone surrogates; U+FFFE
+# and U+FFFF). Input refuses them (text_problem), but older rows may hold them: one of them
+# would make a whole list unparseable, so answers replace them.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _clean(value: Any) -> Any:
+    """``value`` with every string made safe for XML 1.0 and UTF-8 (recursively)."""
+    if isinstance(value, str):
+        return _NOT_XML.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {key: _clean(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_clean(item) for item in value]
+    return value
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""
@@ -111,6 +139,7 @@ LIST_CHILDREN = {
 
 def _answer(fmt: str, root: str, child: str | None, data: Any, status: int = 200) -> Response:
     """Serialise ``data`` (a dict, or a list of dicts under ``root``/``child`` in XML)."""
+    data = _clean(data)
     if fmt == "json":
         body = json.dumps(data, ensure_ascii=False)
     else:
@@ -137,11 +166,63 @@ def _error_answer(fmt: str, code: int, description: str) -> Response:
     )
 
 
+def _asked_format() -> str:
+    fmt = (request.view_args or {}).get("fmt") or request.path.rsplit(".", 1)[-1]
+    return fmt if fmt in FORMATS else "json"
+
+
 @bp.errorhandler(Open311Error)
 def _open311_error(error: Open311Error):
     db.session.rollback()
-    fmt = (request.view_args or {}).get("fmt", "json")
-    return _error_answer(fmt, error.code, error.description)
+    return _error_answer(_asked_format(), error.code, error.description)
+
+
+# The spec's messages for errors that werkzeug raises (a body over MAX_CONTENT_LENGTH or a form
+# field over MAX_FORM_MEMORY_SIZE: 413; a malformed body: 400). Clients parse errors as the
+# format they asked for, never an HTML page.
+HTTP_MESSAGES = {
+    400: lambda: _(
+        "The request could not be read: check its fields and their encoding (no NUL characters)."
+    ),
+    413: lambda: _(
+        "The request is too large: a description of at most %(max)d characters, and no files.",
+        max=DESCRIPTION_MAX,
+    ),
+}
+
+
+# Registered by code too: Flask prefers the app's handler of a code (portal/errors.py's HTML
+# 400/413 pages) to a blueprint's handler of a class.
+@bp.errorhandler(400)
+@bp.errorhandler(413)
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException):
+    db.session.rollback()
+    code = error.code or 500
+    message = HTTP_MESSAGES.get(code)
+    description = message() if message else (error.name or str(code))
+    return _error_answer(_asked_format(), code, description)
+
+
+def _refuse_bad_text(values) -> None:  # noqa: ANN001 (a werkzeug MultiDict)
+    """400 when a given value holds what text cannot (text_problem): control characters, a
+    bidirectional override, or only invisible characters."""
+    for name, value in values.items(multi=True):
+        if not value.strip():
+            continue  # blank: a required field says so itself
+        problem = text_problem(value) or text_problem(name)
+        if problem:
+            raise Open311Error(400, f"{name[:40]}: {problem}")
+
+
+@bp.before_request
+def _check_arguments():
+    """Every argument of the query string, and the path, as text; a NUL would also reach the
+    database (PostgreSQL refuses it with an error, not an answer)."""
+    _refuse_bad_text(request.args)
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, str) and text_problem(value):
+            raise Open311Error(400, f"{name}: {text_problem(value)}")
 
 
 def _check_format(fmt: str) -> None:
@@ -188,6 +269,12 @@ def _community_of(api_key: ApiKey | None) -> int:
     if len(ids) > 1:
         raise Open311Error(400, _("jurisdiction_id is required: one community's id."))
     return ids[0]
+
+
+def _carries_key() -> bool:
+    """Whether the request names an api_key (in any case) in its query string or form."""
+    names = {name.strip().lower() for name in (*request.args.keys(), *request.form.keys())}
+    return "api_key" in names
 
 
 def _key_if_given() -> ApiKey | None:
@@ -318,13 +405,29 @@ def _media_urls(ids: Iterable[int]) -> dict[int, str]:
 
 # Open311 answers up to MAX_RESULTS rows: they are read as plain rows of the columns the answer
 # needs (no ORM objects), the building through the request or its household, in one query.
+_Major = aliased(Category)
 _RequestBuilding = aliased(Building)
 _RequestEstate = aliased(Estate)
 _HouseholdBuilding = aliased(Building)
 _HouseholdEstate = aliased(Estate)
 
 
-def _requests_query(community_id: int):
+def public_condition():
+    """Requests anyone may see (without their free text): of a public category of a report
+    group that is never private, whatever the flag says (defence in depth)."""
+    return and_(
+        Category.public.is_(True),
+        Category.kind == "report",
+        _Major.kind == "report",
+        _Major.code.not_in(NEVER_PUBLIC_GROUPS),
+    )
+
+
+def _requests_query(community_id: int, api_key: ApiKey | None):
+    """The requests this caller may see: the public ones, and those its key submitted."""
+    visible = public_condition()
+    if api_key is not None:
+        visible = or_(HelpRequest.api_key_id == api_key.id, visible)
     return (
         select(
             HelpRequest.id,
@@ -347,19 +450,99 @@ def _requests_query(community_id: int):
             _HouseholdBuilding.id.label("household_building_id"),
             _HouseholdBuilding.name.label("household_building_name"),
             _HouseholdEstate.name.label("household_estate_name"),
+            HelpRequest.show_publicly,
+            (HelpRequest.api_key_id == api_key.id if api_key is not None else false()).label("own"),
         )
         .join(Category, Category.id == HelpRequest.category_id)
+        .outerjoin(_Major, _Major.id == Category.parent_id)
         .outerjoin(_RequestBuilding, _RequestBuilding.id == HelpRequest.building_id)
         .outerjoin(_RequestEstate, _RequestEstate.id == _RequestBuilding.estate_id)
         .outerjoin(Household, Household.id == HelpRequest.household_id)
         .outerjoin(_HouseholdBuilding, _HouseholdBuilding.id == Household.building_id)
         .outerjoin(_HouseholdEstate, _HouseholdEstate.id == _HouseholdBuilding.estate_id)
-        .where(HelpRequest.community_id == community_id)
+        .where(HelpRequest.community_id == community_id, visible)
         .order_by(HelpRequest.created_at.desc(), HelpRequest.id.desc())
     )
 
 
-def _request_data(row, media: dict[int, str], agencies: dict[str, str]) -> dict:
+# --- what a public answer may say --------------------------------------------------------------
+
+# Full-width digits and dashes as an input method types them.
+_FULLWIDTH = str.maketrans("０１２３４５６７８９－", "0123456789-")
+# Digits that may say who or where: phone, identity and house numbers, rooms (502, 3-2-502,
+# 5号房, 2单元301), ages (82岁). Building numbers (3号楼, 3栋) stay: the building is public.
+_PERSONAL_NUMBERS = re.compile(
+    r"\+?\d[\d\s\-]{5,}\d[xX]?"  # phone, identity or account numbers, spaced or not
+    r"|\d+\s*(?:岁|周岁|室|户|号房|房间|房|楼层|层|单元)"  # an age, a room, a floor, an entrance
+    r"|[一二两三四五六七八九十百]+多?\s*(?:岁|周岁)"  # 八十多岁
+    r"|\d+\s*-\s*\d+(?:\s*-\s*\d+)*"  # 3-2-502
+    r"|\d{3,}"  # a room number standing alone
+)
+# Words that tell of a person's health or frailty (a public list must not map the vulnerable).
+HEALTH_WORDS = (
+    "高血压", "低血压", "血压", "血糖", "糖尿病", "心脏病", "心脏", "中风", "脑梗", "偏瘫", "瘫痪",
+    "卧床", "癌", "肿瘤", "化疗", "透析", "残疾", "失明", "失聪", "聋", "哑", "痴呆", "认知障碍",
+    "精神", "抑郁", "自闭", "怀孕", "孕妇", "住院", "手术", "生病", "病人", "患者", "吃药", "药",
+    "独居", "孤寡", "空巢", "失能", "半失能", "行动不便", "走不了", "不能走", "腿脚不便", "拐杖",
+    "轮椅", "低保", "特困",
+)  # fmt: skip
+_HEALTH = re.compile("|".join(re.escape(word) for word in HEALTH_WORDS))
+MASK = "＊＊"
+
+
+def public_text(text: str, names: Iterable[str] = ()) -> str:
+    """``text`` as a public answer may show it: known names, personal numbers and health words
+    masked. The requester ticked "may be shown publicly"; this guards against what they did not
+    think of, it does not make a private text public."""
+    text = (text or "").translate(_FULLWIDTH)
+    for name in sorted({n for n in names if n and len(n) >= 2}, key=len, reverse=True):
+        text = text.replace(name, MASK)
+    text = _PERSONAL_NUMBERS.sub(MASK, text)
+    return _HEALTH.sub(MASK, text)
+
+
+def _known_names(ids: list[int]) -> dict[int, set[str]]:
+    """The names of the people each request concerns (requester, volunteer, the household's
+    residents) and their given names, to mask in public text (one query)."""
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(HelpRequest.id, Person.name)
+        .join(
+            Person,
+            or_(
+                Person.id == HelpRequest.requester_id,
+                Person.id == HelpRequest.volunteer_id,
+                and_(
+                    HelpRequest.household_id.is_not(None),
+                    Person.household_id == HelpRequest.household_id,
+                ),
+            ),
+        )
+        .where(HelpRequest.id.in_(ids))
+    )
+    names: dict[int, set[str]] = {}
+    for request_id, name in rows:
+        known = names.setdefault(request_id, set())
+        known.add(name)
+        if len(name) >= 3:
+            known.add(name[1:])  # 秀英 of 王秀英
+    return names
+
+
+# Public coordinates: three decimals, about 100 m: no finer than a building.
+PUBLIC_DEGREES = Decimal("0.001")
+
+
+def _coordinate(value: Decimal | None, full: bool) -> float | None:
+    if value is None:
+        return None
+    return float(value if full else Decimal(value).quantize(PUBLIC_DEGREES))
+
+
+def _request_data(row, media: dict[int, str], agencies: dict[str, str], names) -> dict:
+    """One request as Open311 shows it: in full to the key that submitted it, else the public
+    view (no free text unless ticked, masked; building-level address; no photo)."""
     (
         request_id,
         status,
@@ -381,7 +564,14 @@ def _request_data(row, media: dict[int, str], agencies: dict[str, str]) -> dict:
         household_building_id,
         household_building_name,
         household_estate_name,
+        show_publicly,
+        own,
     ) = row
+    full = bool(own)
+    if not full:
+        # The free address may name a door: only a building of the community is said.
+        address = ""
+        description = public_text(description, names.get(request_id, ())) if show_publicly else ""
     # Where, to the building at most: never the household's door.
     address_id = None
     if building_id is not None:
@@ -393,12 +583,13 @@ def _request_data(row, media: dict[int, str], agencies: dict[str, str]) -> dict:
     agency = agencies.get(unit)
     if agency is None:
         agency = agencies[unit] = str(HANDLER_LABELS.get(unit, unit))
+    notes = status
+    if full and status == "rejected" and reject_reason:
+        notes = f"rejected: {reject_reason}"
     return {
         "service_request_id": request_id,
         "status": "open" if status in OPEN_STATUSES else "closed",
-        "status_notes": f"rejected: {reject_reason}"
-        if status == "rejected" and reject_reason
-        else status,
+        "status_notes": notes,
         "service_name": service_name,
         "service_code": service_code,
         "description": description,
@@ -410,17 +601,22 @@ def _request_data(row, media: dict[int, str], agencies: dict[str, str]) -> dict:
         "address": address,
         "address_id": address_id,
         "zipcode": "",
-        "lat": float(lat) if lat is not None else None,
-        "long": float(long) if long is not None else None,
-        "media_url": media.get(request_id),
+        "lat": _coordinate(lat, full),
+        "long": _coordinate(long, full),
+        "media_url": media.get(request_id) if full else None,
     }
 
 
 def _answer_requests(fmt: str, rows: list) -> Response:
-    media = _media_urls(r.id for r in rows)
+    # Photos only of the caller's own requests: a photo may show a face, a door, a room.
+    media = _media_urls(r.id for r in rows if r.own)
+    names = _known_names([r.id for r in rows if r.show_publicly and not r.own])
     agencies: dict[str, str] = {}
     return _answer(
-        fmt, "service_requests", "request", [_request_data(r, media, agencies) for r in rows]
+        fmt,
+        "service_requests",
+        "request",
+        [_request_data(r, media, agencies, names) for r in rows],
     )
 
 
@@ -436,9 +632,11 @@ def _id_list(value: str) -> list[int]:
 
 def jurisdiction_scope() -> Scope:
     """A GET naming its community by ``jurisdiction_id`` is cached under that community's data
-    stamp; one with an ``api_key`` or no jurisdiction is not."""
+    stamp; one with an ``api_key`` (in any spelling of the name, anywhere in the request) or no
+    jurisdiction is not: a keyed answer holds that client's own requests in full, and must
+    never be stored where a keyless caller could be served it."""
     wanted = request.args.get("jurisdiction_id", "").strip()
-    if "api_key" in request.values or not wanted.isdigit() or len(wanted) > 9:
+    if _carries_key() or not wanted.isdigit() or len(wanted) > 9:
         return None
     community_id = int(wanted)
     with read_outside_transaction():  # a cached answer: this one round trip (PostgreSQL)
@@ -449,8 +647,9 @@ def jurisdiction_scope() -> Scope:
 @cached_page(jurisdiction_scope)
 def requests_index(fmt: str):
     _check_format(fmt)
-    community_id = _community_of(_key_if_given())
-    query = _requests_query(community_id)
+    api_key = _key_if_given()
+    community_id = _community_of(api_key)
+    query = _requests_query(community_id, api_key)
     args = request.args
     if args.get("service_request_id", "").strip():
         # The spec: a list of ids overrides every other filter.
@@ -480,11 +679,12 @@ def requests_index(fmt: str):
 @bp.get("/requests/<int:request_id>.<fmt>")
 def request_detail(request_id: int, fmt: str):
     _check_format(fmt)
-    community_id = _community_of(_key_if_given())
+    api_key = _key_if_given()
+    community_id = _community_of(api_key)
     row = None
     if 0 < request_id < 2**63:
         row = db.session.execute(
-            _requests_query(community_id).where(HelpRequest.id == request_id)
+            _requests_query(community_id, api_key).where(HelpRequest.id == request_id)
         ).first()
     if row is None:
         raise Open311Error(404, _("service_request_id not found."))
@@ -556,6 +756,9 @@ def _location(community_id: int) -> dict:
 @bp.post("/requests.<fmt>")
 def create(fmt: str):
     _check_format(fmt)
+    # Every posted field (description, address_string, names, phone, attributes ...), kept or
+    # not: what cannot be shown or saved is refused, with the field's name.
+    _refuse_bad_text(request.form)
     api_key = find_active_key(request.form.get("api_key"))
     if api_key is None:
         raise Open311Error(403, _("Invalid or missing api_key."))

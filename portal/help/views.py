@@ -82,6 +82,7 @@ def new():
                 urgency=form.urgency.data or "",
                 photos=request.files.getlist(form.photos.name),
                 resident=(form.resident.data or "") if current_user.role == "grid_worker" else "",
+                show_publicly=bool(form.show_publicly.data),
             )
         except DomainError as error:
             db.session.rollback()

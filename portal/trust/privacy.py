@@ -37,7 +37,7 @@ from portal.trust.models import Consent
 from portal.volunteers.models import Volunteer
 
 # The privacy notice a consent was given under (templates/trust/privacy/_notice.html).
-NOTICE_VERSION = "2026-11"
+NOTICE_VERSION = "2026-12"
 # PIPL art. 28/31: personal information of a child under 14 is handled with a guardian's consent.
 MINOR_AGE = 14
 ADULT_AGE = 18

@@ -12,7 +12,7 @@ from sqlalchemy import event, func, select
 from portal.core.timeutil import now_utc
 from portal.extensions import db
 from portal.help.models import HelpRequest, RequestEvent, RequestPhoto
-from tests.help.conftest import in_make_request
+from tests.help.conftest import cat_category, in_make_request
 
 BASE = "/open311/v2"
 REQUEST_FIELDS = {
@@ -53,19 +53,22 @@ def _jid(side) -> str:
 
 @pytest.fixture
 def o_requests(cat_keys):
-    """Requests of A (one open with a photo, one rejected) and one of B."""
+    """Requests of A: one open of a public category (stair lighting), one rejected
+    neighbour-help request that A's key submitted, with a photo; and one of B."""
     world = cat_keys
+    lighting = cat_category(world.a.community, "repair.lighting")
     a_open = in_make_request(
-        world.a, world.a.cat_water, status="dispatched", handling_unit="property_company",
-        description="3号楼水管漏水",
+        world.a, lighting, status="dispatched", handling_unit="property_company",
+        description="3号楼楼道灯不亮",
     )  # fmt: skip
     a_rejected = in_make_request(
         world.a, world.a.cat_shopping, status="rejected", reject_reason="重复提交",
-        household_id=None, building_id=world.a.building2.id,
+        household_id=None, building_id=world.a.building2.id, source="open311",
+        api_key_id=world.a.cat_key_row.id, description="帮6楼老人买菜",
     )  # fmt: skip
     b_open = in_make_request(world.b, world.b.cat_water, description="B的请求")
     db.session.add(
-        RequestPhoto(community_id=world.a.community.id, request_id=a_open.id, file="2030/x.jpg")
+        RequestPhoto(community_id=world.a.community.id, request_id=a_rejected.id, file="2030/x.jpg")
     )
     db.session.commit()
     world.a.o_open, world.a.o_rejected, world.b.o_open = a_open, a_rejected, b_open
@@ -182,35 +185,47 @@ def test_service_definition(client, cat_world, fmt):
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
 def test_requests_list_has_the_spec_fields_and_no_personal_data(client, o_requests, fmt):
+    """Without a key: only the public category's request, without its text or photo."""
     world = o_requests
     response = client.get(f"{BASE}/requests.{fmt}?{_jid(world.a)}")
     assert response.status_code == 200
     rows = _rows(response, fmt, "service_requests", "request")
-    assert {str(r["service_request_id"]) for r in rows} == {
-        str(world.a.o_open.id),
-        str(world.a.o_rejected.id),
-    }
+    assert {str(r["service_request_id"]) for r in rows} == {str(world.a.o_open.id)}
     assert all(set(r) == REQUEST_FIELDS for r in rows)
-    by_id = {str(r["service_request_id"]): r for r in rows}
-    open_ = by_id[str(world.a.o_open.id)]
+    (open_,) = rows
     assert open_["status"] == "open" and open_["status_notes"] == "dispatched"
-    assert open_["service_code"] == "repair.water" and open_["service_name"] == "水管漏水"
+    assert open_["service_code"] == "repair.lighting" and open_["service_name"] == "楼道灯坏"
     assert open_["agency_responsible"] == "物业公司"  # labels follow the default language (Chinese)
-    assert open_["description"] == "3号楼水管漏水"
+    assert not open_["description"]  # the requester did not tick "may be shown publicly"
     assert open_["address"] == f"{world.a.estate.name}1号楼"
     assert str(open_["address_id"]) == str(world.a.building.id)
-    assert open_["media_url"].startswith("http://localhost/")
+    assert not open_["media_url"]
     expected = datetime.fromisoformat(open_["expected_datetime"])
     assert expected.utcoffset() == timedelta(hours=8)
     assert abs(expected - world.a.o_open.due_at) < timedelta(seconds=1)
     datetime.fromisoformat(open_["requested_datetime"])
-    rejected = by_id[str(world.a.o_rejected.id)]
-    assert rejected["status"] == "closed" and rejected["status_notes"] == "rejected: 重复提交"
-    assert str(rejected["address_id"]) == str(world.a.building2.id)
-    assert not rejected["media_url"]
     body = response.get_data(as_text=True)
     _assert_no_personal_data(body, world)
-    assert "B的请求" not in body and "room" not in body
+    for private in ("B的请求", "room", "3号楼楼道灯不亮", "重复提交", "帮6楼老人买菜"):
+        assert private not in body
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_keyed_client_gets_its_own_requests_in_full(client, o_requests, fmt):
+    world = o_requests
+    response = client.get(f"{BASE}/requests.{fmt}?api_key={world.a.cat_key}")
+    rows = {str(r["service_request_id"]): r for r in _rows(response, fmt, "service_requests",
+                                                            "request")}  # fmt: skip
+    assert set(rows) == {str(world.a.o_open.id), str(world.a.o_rejected.id)}
+    own = rows[str(world.a.o_rejected.id)]
+    assert own["status"] == "closed" and own["status_notes"] == "rejected: 重复提交"
+    assert own["description"] == "帮6楼老人买菜"
+    assert str(own["address_id"]) == str(world.a.building2.id)
+    assert own["media_url"].startswith("http")
+    # Someone else's request: still only its public view.
+    other = rows[str(world.a.o_open.id)]
+    assert not other["description"] and not other["media_url"]
+    _assert_no_personal_data(response.get_data(as_text=True), world)
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
@@ -219,7 +234,7 @@ def test_requests_filters(client, o_requests, fmt):
     a_open, a_rejected = world.a.o_open.id, world.a.o_rejected.id
 
     def ids(query: str) -> set[int]:
-        response = client.get(f"{BASE}/requests.{fmt}?{_jid(world.a)}&{query}")
+        response = client.get(f"{BASE}/requests.{fmt}?api_key={world.a.cat_key}&{query}")
         assert response.status_code == 200, response.get_data(as_text=True)
         return {int(r["service_request_id"]) for r in _rows(response, fmt, "service_requests",
                                                              "request")}  # fmt: skip
@@ -235,14 +250,22 @@ def test_requests_filters(client, o_requests, fmt):
     tomorrow = (now_utc() + timedelta(days=1)).isoformat(timespec="seconds")
     yesterday = (now_utc() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S+08:00")
     assert ids(f"start_date={yesterday}&end_date={tomorrow}") == {a_open, a_rejected}
+    assert a_rejected not in ids_keyless(client, world, fmt)
     _error(client.get(f"{BASE}/requests.{fmt}?{_jid(world.a)}&status=pending"), fmt, 400)
     _error(client.get(f"{BASE}/requests.{fmt}?{_jid(world.a)}&start_date=soon"), fmt, 400)
     _error(client.get(f"{BASE}/requests.{fmt}?{_jid(world.a)}&service_request_id=x"), fmt, 400)
 
 
+def ids_keyless(client, world, fmt: str = "json") -> set[int]:
+    response = client.get(f"{BASE}/requests.{fmt}?{_jid(world.a)}")
+    return {int(r["service_request_id"]) for r in _rows(response, fmt, "service_requests",
+                                                         "request")}  # fmt: skip
+
+
 def test_requests_default_to_the_last_90_days(client, o_requests):
     world = o_requests
-    old = in_make_request(world.a, world.a.cat_water, created_at=now_utc() - timedelta(days=91))
+    lighting = cat_category(world.a.community, "repair.lighting")
+    old = in_make_request(world.a, lighting, created_at=now_utc() - timedelta(days=91))
     ids = {
         r["service_request_id"] for r in client.get(f"{BASE}/requests.json?{_jid(world.a)}").json
     }
@@ -263,15 +286,21 @@ def test_requests_list_runs_a_fixed_number_of_queries(client, o_requests):
     def count(conn, cursor, statement, *args):
         statements.append(statement)
 
-    url = f"{BASE}/requests.json?{_jid(world.a)}"
+    url = f"{BASE}/requests.json?api_key={world.a.cat_key}"
+    lighting = cat_category(world.a.community, "repair.lighting")
+    in_make_request(world.a, lighting, show_publicly=True, description="灯坏了")
     event.listen(db.engine, "before_cursor_execute", count)
     try:
         client.get(url)
         before = len(statements)
-        for _ in range(4):
-            in_make_request(world.a, world.a.cat_shopping, household_id=world.a.household2.id)
+        for _ in range(2):
+            in_make_request(
+                world.a, lighting, household_id=world.a.household2.id, show_publicly=True
+            )
+            in_make_request(world.a, world.a.cat_shopping, api_key_id=world.a.cat_key_row.id)
+            in_make_request(world.a, world.a.cat_shopping)  # private: not listed
         statements.clear()
-        assert len(client.get(url).json) == 6
+        assert len(client.get(url).json) == 7
         assert len(statements) == before
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
