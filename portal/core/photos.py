@@ -11,6 +11,7 @@ a file stored by a transaction that does not commit is deleted when it ends.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import os
 import re
@@ -35,11 +36,13 @@ ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
 MAX_SIDE = 2048
 # A phone's main camera takes 12-20 MP (50 MP sensors save 12 MP by default): anything above
 # is refused before it is decoded (PHOTO_MAX_PIXELS). A JPEG decodes at a reduced scale (its
-# DCT can), about 6 MP for the largest: 18 MB of pixels.
+# DCT can), about 6 MP for the largest: 24 MB of pixels.
 DEFAULT_MAX_PIXELS = 24_000_000
-# PNG and WebP decode whole (Pillow cannot scale them while decoding): 4 bytes a pixel, 40 MB
-# at this size, which covers a 4K screenshot (8.3 MP). A phone photo is a JPEG.
-UNSCALED_MAX_PIXELS = 10_000_000
+# Images that cannot be decoded at a reduced scale (see _scales_while_decoding) are held whole,
+# with copies, while they decode: measured with Pillow 13, a progressive JPEG takes ~7 bytes a
+# pixel, a PNG 7 (11 with transparency), a WebP ~17. These caps keep one decode near 64 MB
+# and still take a phone's screenshot (2.6-3.7 MP) or a picture forwarded from a chat app.
+UNSCALED_MAX_PIXELS = {"JPEG": 9_000_000, "MPO": 9_000_000, "PNG": 6_000_000, "WEBP": 3_000_000}
 JPEG_QUALITY = 85
 NAME_PATTERN = re.compile(r"^[0-9]{4}/[0-9a-f]{32}\.jpg$")
 _PENDING = "photos_stored_in_transaction"
@@ -109,16 +112,23 @@ def _open(data: bytes, limit: int) -> Image.Image:
         raise _too_many_pixels(limit) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise not_a_photo from None
-    if image.format not in ("JPEG", "MPO"):
-        limit = min(limit, UNSCALED_MAX_PIXELS)
+    if not _scales_while_decoding(image):
+        limit = min(limit, UNSCALED_MAX_PIXELS.get(image.format or "", 0))
     if image.width * image.height > limit:
         raise _too_many_pixels(limit)
     return image
 
 
+def _scales_while_decoding(image: Image.Image) -> bool:
+    """A baseline JPEG (what phone cameras write). A progressive one is decoded through
+    coefficient buffers for the whole image (2 bytes a coefficient: 72 MB at 24 MP), whatever
+    the scale; PNG and WebP always decode whole."""
+    return image.format in ("JPEG", "MPO") and not image.info.get("progressive")
+
+
 def _decode(image: Image.Image) -> Image.Image:
     """The pixels, for a JPEG at the smallest scale (1/2, 1/4, 1/8) still at least as large as
-    the output: a 24 MP photo then takes 18 MB instead of 72."""
+    the output: a 24 MP photo then takes 24 MB instead of 96 (Pillow keeps 4 bytes a pixel)."""
     if image.format in ("JPEG", "MPO"):
         image.draft(None, _output_size(image.size))
     try:
@@ -271,6 +281,31 @@ def uploaded_photo(field: str) -> PreparedPhoto | None:
     return photos[0] if photos else None
 
 
+@contextlib.contextmanager
+def _decode_slot():
+    """One of PHOTO_DECODE_SLOTS places to decode in, shared by every worker of the instance
+    (an exclusive ``flock`` of a file in the instance folder), or None when all are taken.
+
+    Never waited for: a gunicorn sync worker waiting for a slot is a worker serving nobody, and
+    with every worker decoding (eight people sending large photos at once), a sign-up would wait
+    for one to finish. The photo is refused instead, to be sent again."""
+    folder = Path(current_app.instance_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(int(current_app.config.get("PHOTO_DECODE_SLOTS", 1))):
+        fd = os.open(folder / f"photo-decode-{index}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
+            yield index
+        finally:
+            os.close(fd)  # closing the descriptor releases its flock
+        return
+    yield None
+
+
 def _prepare_all(fields: tuple[str, ...], most: int) -> dict[str, list[PreparedPhoto]]:
     prepared: dict[str, list[PreparedPhoto]] = {}
     for field in fields:
@@ -297,6 +332,16 @@ def prepared_before_write() -> bool:
     return getattr(view, "accepts_photos", None) is not None
 
 
+def _all_busy(fields: tuple[str, ...]) -> dict[str, list[PreparedPhoto]]:
+    busy = _("Many photos are being sent right now. Please send it again in a moment.")
+    prepared = {}
+    for field in fields:
+        files = [f for f in request.files.getlist(field) if chosen(f)]
+        if files:
+            prepared[field] = [PreparedPhoto(files[0].filename or "", error=busy)]
+    return prepared
+
+
 def init_app(app: Flask) -> None:
     """After the session and policy hooks (the user is signed in and may call the view): decode
     the photos of a view marked ``accepts_photos`` with no transaction open (the reads so far
@@ -314,5 +359,7 @@ def init_app(app: Flask) -> None:
         if db.session().in_transaction():
             commit_keeping_loaded()
         fields, most = app.view_functions[request.endpoint].accepts_photos
-        g.setdefault(_PREPARED, {}).update(_prepare_all(fields, most))
+        with _decode_slot() as slot:
+            prepared = _prepare_all(fields, most) if slot is not None else _all_busy(fields)
+        g.setdefault(_PREPARED, {}).update(prepared)
         begin_write()
