@@ -5,11 +5,12 @@
 Serves the portal with gunicorn (sync workers, as in the README's production section) on a
 seeded database (``flask seed-bench --scale small``), signs volunteers in over HTTP, and while
 ``--uploaders`` clients keep submitting help requests with a photo (in turn the largest a
-phone takes, a noisy 24 MP JPEG of a few MB, and the attack's form: a tiny JPEG whose header
-claims 7000 x 7000 pixels), other volunteers sign up for a shift and cancel, one request after
-another. Reports the sign-ups' latency (p50/p95/p99/max) and errors, the uploads' outcomes,
-and the gunicorn workers' peak memory (VmHWM); with ``--output`` it appends the row to a
-Markdown file (bench/RESULTS.md). See bench/README.md.
+phone takes, a noisy 24 MP JPEG of a few MB, and the attack's form: a flat 7000 x 7000 JPEG of
+a few hundred KB), other volunteers sign up for a shift and cancel, one request after another
+(``--upload-workers``: the uploads go to a gunicorn of their own, as nginx would route them).
+Reports the sign-ups' latency (p50/p95/p99/max) and errors, the uploads' outcomes, and the
+gunicorn workers' peak memory (VmHWM); with ``--output`` it appends the row to a Markdown file
+(bench/RESULTS.md). See bench/README.md.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import io
 import multiprocessing
 import os
 import platform
+import re
 import secrets
 import sys
 import tempfile
@@ -79,17 +81,18 @@ def phone_photo(seed: int, size=(6000, 4000)) -> bytes:
 
 
 def attack_photo(width: int = 7000, height: int = 7000) -> bytes:
-    """A tiny JPEG whose header claims ``width`` x ``height`` (the form of the attack)."""
-    import struct
-
+    """The form of the attack: a valid JPEG of ``width`` x ``height`` pixels (49 MP) of one flat
+    colour, which compresses to a few hundred KB and takes seconds and ~150 MB to decode."""
+    path = PHOTO_CACHE / f"attack-{width}x{height}.jpg"
+    if path.exists():
+        return path.read_bytes()
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.new("RGB", (width // 8, height // 8), "gray").save(buffer, format="JPEG", quality=50)
-    data = bytearray(buffer.getvalue())
-    sof = data.index(b"\xff\xc0")
-    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
-    return bytes(data)
+    Image.new("RGB", (width, height), "gray").save(buffer, format="JPEG", optimize=True)
+    PHOTO_CACHE.mkdir(exist_ok=True)
+    path.write_bytes(buffer.getvalue())
+    return buffer.getvalue()
 
 
 def multipart(fields: dict[str, str], photo: bytes, filename: str) -> tuple[bytes, str]:
@@ -160,7 +163,10 @@ def signer(port: int, items: list[dict], seconds: float, queue) -> None:
     results = []
     deadline = time.monotonic() + seconds
     turn = 0
-    while time.monotonic() < deadline:
+    # Whole rounds only (every sign-up cancelled again), so the next run starts from the same
+    # state; a request sent after the deadline, to finish the round, is not counted.
+    while time.monotonic() < deadline or turn % len(items):
+        counted = time.monotonic() < deadline
         item = items[turn % len(items)]
         turn += 1
         started = time.monotonic()
@@ -174,10 +180,12 @@ def signer(port: int, items: list[dict], seconds: float, queue) -> None:
             if response.status != 200:
                 error = f"HTTP {response.status}"
             elif "flash-error" in body:
-                error = "answered with an error message"
+                found = re.search(r"flash-error[^>]*>\s*(?:<[^>]+>\s*)*([^<]{0,80})", body)
+                error = "answered: " + (found.group(1).strip() if found else "an error message")
         except OSError as exc:
             error = type(exc).__name__
-        results.append((time.monotonic() - started, error))
+        if counted:
+            results.append((time.monotonic() - started, error))
     queue.put(results)
 
 
@@ -188,7 +196,9 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
-def measure_signups(port: int, threads: list[list[dict]], seconds: float) -> list:
+def measure_signups(port: int, threads: list[list[dict]], seconds: float, at_end=None) -> list:
+    """Run the sign-up clients for ``seconds``, then call ``at_end`` (the uploads stop while
+    the clients finish their rounds)."""
     queue = multiprocessing.Queue()
     processes = [
         multiprocessing.Process(target=signer, args=(port, items, seconds, queue))
@@ -196,6 +206,9 @@ def measure_signups(port: int, threads: list[list[dict]], seconds: float) -> lis
     ]
     for process in processes:
         process.start()
+    time.sleep(seconds)
+    if at_end is not None:
+        at_end()
     results = []
     for _ in processes:
         results.extend(queue.get())
@@ -254,7 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", help="append the row to this Markdown file")
     args = parser.parse_args(argv)
 
-    engine = create_engine(args.database_url)
+    url = args.database_url
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    engine = create_engine(url)
     accounts = choose_accounts(engine, "bench_", args.uploaders + 4 * args.signers + 8)
     community_id = accounts["community_id"]
     category = minor_category(engine, community_id)
@@ -274,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         "urgency": "normal",
     }
     sizes = ", ".join(f"{len(p) / 1e6:.1f} MB" for _, p in bodies)
-    log(f"photos: {sizes}; attack file {len(attack)} bytes claiming 7000 x 7000")
+    log(f"photos: {sizes}; attack: a flat 7000 x 7000 JPEG of {len(attack) / 1e3:.0f} KB")
 
     env = dict(os.environ)
     env.update(
@@ -332,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
             body, content_type = multipart(fields, photo, "IMG_0001.JPG")
             upload_bodies.append((body, content_type, kind))
             body, content_type = multipart(fields, attack, "IMG_0002.JPG")
-            upload_bodies.append((body, content_type, "attack 49 MP header"))
+            upload_bodies.append((body, content_type, "attack 49 MP flat"))
         stop = threading.Event()
         outcomes: list = []
         clients = []
@@ -347,8 +363,7 @@ def main(argv: list[str] | None = None) -> int:
             client.start()
         time.sleep(2.0)  # every uploader has a request in flight
         log(f"sign-ups under {args.uploaders} uploaders for {args.duration:.0f} s")
-        loaded = summary(measure_signups(server.port, threads, args.duration))
-        stop.set()
+        loaded = summary(measure_signups(server.port, threads, args.duration, stop.set))
         for client in clients:
             client.join(timeout=150)
         workers = server.workers() + (upload_server.workers() if upload_server else [])
@@ -399,7 +414,8 @@ def write_row(args, quiet, loaded, counts, upload_times, memory, sizes) -> None:
         f"gunicorn {args.workers} sync workers"
         + (f" + {args.upload_workers} for uploads" if args.upload_workers else "")
         + f", {args.uploaders} uploaders "
-        f"(photos {sizes} and the 49 MP attack header), {args.signers} sign-up clients, "
+        f"(24 MP photos of {sizes} and a flat 49 MP JPEG, in turn), "
+        f"{args.signers} sign-up clients, "
         f"{args.duration:.0f} s. Command: `bench/uploads.py --database-url ... "
         f"--workers {args.workers} --upload-workers {args.upload_workers} "
         f"--uploaders {args.uploaders} "
