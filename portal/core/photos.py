@@ -286,9 +286,9 @@ def _decode_slot():
     """One of PHOTO_DECODE_SLOTS places to decode in, shared by every worker of the instance
     (an exclusive ``flock`` of a file in the instance folder), or None when all are taken.
 
-    Never waited for: a gunicorn sync worker waiting for a slot is a worker serving nobody, and
-    with every worker decoding (eight people sending large photos at once), a sign-up would wait
-    for one to finish. The photo is refused instead, to be sent again."""
+    Bounds the cores taken by decoding when there are more workers than cores. Never waited
+    for: a gunicorn sync worker waiting for a slot serves nobody; the photo is refused
+    instead, to be sent again."""
     folder = Path(current_app.instance_path)
     folder.mkdir(parents=True, exist_ok=True)
     for index in range(int(current_app.config.get("PHOTO_DECODE_SLOTS", 1))):
