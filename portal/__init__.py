@@ -138,10 +138,11 @@ def _register_blueprints(app: Flask) -> None:
 def _register_hooks(app: Flask) -> None:
     from portal import cli, errors, policy, security
     from portal.auth import session as auth_session
-    from portal.core import labels, pagecache, querycount, urls
+    from portal.core import labels, pagecache, photos, querycount, urls
 
     auth_session.init_app(app)
     policy.init_app(app)  # after the session hooks, before any view: portal/policy.py
+    photos.init_app(app)  # after policy: a photo decodes only for a user allowed to send it
     querycount.init_app(app)
     pagecache.init_app(app)
     labels.init_app(app)

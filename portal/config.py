@@ -42,6 +42,12 @@ class Config:
     PAGE_CACHE_BYTES = int(os.environ.get("PAGE_CACHE_BYTES", str(32 * 1024 * 1024)))
     # Photos: at most 10 MB each; a request may carry a little more (form fields).
     MAX_PHOTO_BYTES = 10 * 1024 * 1024
+    # Pixels (width x height) a photo may have: refused from its header, before decoding.
+    PHOTO_MAX_PIXELS = int(os.environ.get("PHOTO_MAX_PIXELS", "24000000"))
+    # Photos decoded at once by all the workers of the instance, one a core by default (a large
+    # one takes a core for about a second); one more is refused at once, to be sent again
+    # (portal/core/photos.py): many workers decoding never crowd out the rest of the portal.
+    PHOTO_DECODE_SLOTS = int(os.environ.get("PHOTO_DECODE_SLOTS", str(os.cpu_count() or 1)))
     MAX_CONTENT_LENGTH = 12 * 1024 * 1024
     # A form's text fields (the whole body of a urlencoded form, each field of a multipart one)
     # and its number of fields: far above any real form, low enough that a flood answers 413.

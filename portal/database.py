@@ -201,6 +201,16 @@ def commit_keeping_loaded() -> None:
         session.expire_on_commit = True
 
 
+def begin_write() -> None:
+    """Begin the session's unit of work that writes, now (no transaction may be open): on
+    SQLite with BEGIN IMMEDIATE, the write lock taken up front; on PostgreSQL the transaction
+    begins with its first statement as usual."""
+    from portal.extensions import db
+
+    if db.engine.dialect.name == "sqlite":
+        db.session.connection(execution_options={"sqlite_immediate": True})
+
+
 @contextmanager
 def read_outside_transaction() -> Iterator[None]:
     """Run the block's reads as statements of their own (autocommit), ahead of the request's

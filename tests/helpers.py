@@ -59,3 +59,30 @@ def post_in_parallel(app, clients, urls, data=None) -> list[int]:
     assert not errors, errors
     db.session.commit()  # end the test's read snapshot: see what the requests wrote
     return statuses
+
+
+def forged_jpeg(width: int, height: int) -> bytes:
+    """A tiny JPEG (a few hundred bytes) whose header claims ``width`` x ``height`` pixels: the
+    form of the attack on issue 15 (it cannot be decoded, only its size read)."""
+    import io
+    import struct
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), "gray").save(buffer, format="JPEG")
+    data = bytearray(buffer.getvalue())
+    sof = data.index(b"\xff\xc0")  # baseline frame header: length, precision, height, width
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def jpeg_of(width: int, height: int, **save) -> bytes:
+    """A real JPEG of this size (flat colour: small, quick to make)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (90, 140, 60)).save(buffer, format="JPEG", **save)
+    return buffer.getvalue()

@@ -17,7 +17,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user, user_loaded_from_cookie
 from sqlalchemy import Select, bindparam, select
 
-from portal.database import read_outside_transaction
+from portal.core.photos import prepared_before_write
+from portal.database import begin_write, read_outside_transaction
 from portal.extensions import db, login_manager
 from portal.htmx import hx_redirect, is_htmx
 
@@ -128,8 +129,13 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _write_transactions_take_the_lock():
         # On SQLite a unit of work that writes must start with BEGIN IMMEDIATE (see database.py).
-        if request.method not in SAFE_METHODS and db.engine.dialect.name == "sqlite":
-            db.session.connection(execution_options={"sqlite_immediate": True})
+        # A view's photos decode first, with no lock held: core/photos.py begins that write.
+        if (
+            request.method not in SAFE_METHODS
+            and db.engine.dialect.name == "sqlite"
+            and not prepared_before_write()
+        ):
+            begin_write()
 
     @app.before_request
     def _staff_idle_timeout():

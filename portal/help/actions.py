@@ -6,7 +6,7 @@ once. Services flush, never commit; ``now`` is a parameter so that tests can fix
 
 Input fields (``data``) per action:
   accept: -          reject: reason (required)        dispatch: volunteer_id (Volunteer.id) or unit
-  claim: -           release: -                       complete: note, and files["photo"] (optional)
+  claim: -           release: -                       complete: note, and photo (optional)
   verify / confirm: note (optional)                   reopen: reason (required)
   rate: rating (1-5), comment (optional)              cancel: reason (optional)
   comment: text (required)
@@ -26,7 +26,7 @@ from sqlalchemy.orm import joinedload
 
 from portal.auth.models import User
 from portal.core.errors import DomainError
-from portal.core.photos import delete_photo, save_photo
+from portal.core.photos import PreparedPhoto, store_photo
 from portal.core.timeutil import now_utc
 from portal.extensions import db
 from portal.help.access import parties_for
@@ -159,7 +159,7 @@ def perform(
     action: str,
     user: User,
     data: Mapping[str, Any],
-    files: Mapping[str, Any] | None = None,
+    photo: PreparedPhoto | None = None,
     now: datetime | None = None,
 ) -> RequestEvent:
     """Take ``action`` on ``req`` as ``user``; returns the timeline event.
@@ -173,7 +173,7 @@ def perform(
         raise TransitionRefused(action)
     note = ""
     values: dict[str, Any] = {}
-    photo_file = None
+    photo_file = None  # only "complete" keeps a photo (prepared before the write began)
     if action == "accept":
         values = {"handler_user_id": user.id}
     elif action == "reject":
@@ -188,7 +188,7 @@ def perform(
     elif action == "complete":
         note = _bounded(data, "note", NOTE_MAX, required=False)
         values = {"done_note": note}
-        photo_file = (files or {}).get("photo")
+        photo_file = photo
     elif action in ("verify", "confirm"):
         note = _bounded(data, "note", NOTE_MAX, required=False)
     elif action == "reopen":
@@ -206,16 +206,10 @@ def perform(
         note = _bounded(data, "text", NOTE_MAX, required=True)
 
     photo_name = None
-    if photo_file is not None and getattr(photo_file, "filename", ""):
-        photo_name = save_photo(photo_file)  # DomainError({"photo": ...}) for a bad file
-    try:
-        event = apply(
-            req, action, parties=parties, actor_id=user.id, note=note, values=values, now=now
-        )
-    except TransitionRefused:
-        if photo_name:
-            delete_photo(photo_name)
-        raise
+    if photo_file is not None:
+        # DomainError({"photo": ...}) for a refused file; deleted unless the work commits.
+        photo_name = store_photo(photo_file)
+    event = apply(req, action, parties=parties, actor_id=user.id, note=note, values=values, now=now)
     if photo_name:
         db.session.add(
             RequestPhoto(

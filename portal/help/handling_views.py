@@ -18,6 +18,7 @@ from sqlalchemy.orm import joinedload
 from portal.access import community_ids, grid_ids, roles_required
 from portal.core.errors import DomainError
 from portal.core.pagecache import cached_page
+from portal.core.photos import accepts_photos, uploaded_photo
 from portal.core.timeutil import now_utc
 from portal.database import commit_keeping_loaded, plan_joins_as_written
 from portal.extensions import db
@@ -303,13 +304,14 @@ def _claim_lost(view: str, req: HelpRequest):
 
 @bp.post("/handling/<int:request_id>/<action>")
 @login_required
+@accepts_photos("photo")
 def act(request_id: int, action: str):
     if action not in ACTIONS:
         abort(404)
     req = get_request_or_404(request_id)
     view = _view()
     try:
-        perform(req, action, current_user, request.form, request.files)
+        perform(req, action, current_user, request.form, photo=uploaded_photo("photo"))
     except TransitionRefused:
         db.session.rollback()
         if action == "claim":

@@ -10,11 +10,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload, selectinload
-from werkzeug.datastructures import FileStorage
 
 from portal.auth.models import User
 from portal.core.errors import DomainError
-from portal.core.photos import delete_photo, save_photo
+from portal.core.photos import PreparedPhoto, chosen, delete_photo, store_photo
 from portal.core.timeutil import now_utc
 from portal.extensions import db
 from portal.help.models import (
@@ -212,8 +211,8 @@ def route_request(req: HelpRequest) -> User | None:
     )
 
 
-def _chosen_files(photos: list[FileStorage] | None) -> list[FileStorage]:
-    return [f for f in (photos or []) if f is not None and f.filename]
+def _chosen_files(photos: list[PreparedPhoto] | None) -> list[PreparedPhoto]:
+    return [f for f in (photos or []) if chosen(f)]
 
 
 def _validate(
@@ -226,7 +225,7 @@ def _validate(
     address: str,
     preferred_time: str,
     urgency: str,
-    photos: list[FileStorage],
+    photos: list[PreparedPhoto],
     requester: Person | None,
 ) -> tuple[Category, Household | None, Building | None]:
     errors: dict[str, str] = {}
@@ -278,19 +277,14 @@ def _validate(
     return category, household, building
 
 
-def _save_photos(photos: list[FileStorage]) -> list[str]:
-    """Store every photo or none: a refused one removes those already stored."""
-    names: list[str] = []
+def _save_photos(photos: list[PreparedPhoto]) -> list[str]:
+    """Store every photo (those stored go when the transaction does not commit)."""
     try:
-        for photo in photos:
-            names.append(save_photo(photo))
+        return [store_photo(photo) for photo in photos]
     except DomainError as error:
-        for name in names:
-            delete_photo(name)
         raise DomainError(
             {"photos": error.errors.get("photo", _("This photo was refused."))}
         ) from None
-    return names
 
 
 def create_request(
@@ -303,7 +297,7 @@ def create_request(
     address: str = "",
     preferred_time: str = "",
     urgency: str = "normal",
-    photos: list[FileStorage] | None = None,
+    photos: list[PreparedPhoto] | None = None,
     resident: str = "",
     now: datetime | None = None,
     show_publicly: bool = False,

@@ -12,7 +12,7 @@ from flask_login import current_user, login_required
 from portal.access import get_scoped_or_404
 from portal.core.errors import DomainError
 from portal.core.pagecache import cached_page
-from portal.core.photos import delete_photo, photo_path
+from portal.core.photos import accepts_photos, photo_path, uploaded_photo, uploaded_photos
 from portal.core.timeutil import now_utc
 from portal.extensions import db
 from portal.help import intake, workflow
@@ -63,6 +63,7 @@ def _form_context(form: RequestForm) -> dict[str, Any]:
 
 @bp.route("/requests/new", methods=["GET", "POST"])
 @login_required
+@accepts_photos("photos", most=intake.MAX_PHOTOS)
 def new():
     _require_person()
     form = RequestForm()
@@ -71,7 +72,7 @@ def new():
         form.urgency.data = "normal"
     elif form.validate_on_submit():
         try:
-            req, names = intake.create_request(
+            req, _names = intake.create_request(
                 current_user,
                 category_id=form.category.data,
                 description=form.description.data or "",
@@ -80,7 +81,7 @@ def new():
                 address=form.address.data or "",
                 preferred_time=form.preferred_time.data or "",
                 urgency=form.urgency.data or "",
-                photos=request.files.getlist(form.photos.name),
+                photos=uploaded_photos(form.photos.name),
                 resident=(form.resident.data or "") if current_user.role == "grid_worker" else "",
                 show_publicly=bool(form.show_publicly.data),
             )
@@ -88,13 +89,7 @@ def new():
             db.session.rollback()
             error.apply_to(form)
         else:
-            try:
-                db.session.commit()
-            except Exception:
-                db.session.rollback()
-                for name in names:
-                    delete_photo(name)
-                raise
+            db.session.commit()  # a failed commit deletes the photos stored (core/photos.py)
             flash(_("Your request no. %(number)d was sent.", number=req.id), "success")
             return redirect(url_for("help.detail", request_id=req.id), code=303)
     return render("help/new.html", **_form_context(form))
@@ -176,6 +171,7 @@ def timeline(request_id: int):
 
 @bp.post("/requests/<int:request_id>/act/<action>")
 @login_required
+@accepts_photos("photo")
 def act(request_id: int, action: str):
     from portal.help.actions import perform
 
@@ -186,7 +182,8 @@ def act(request_id: int, action: str):
     if not rule.parties & parties_for(current_user, req):
         abort(403)  # never this party's step, whatever the state
     try:
-        perform(req, action, current_user, request.form, files=request.files, now=now_utc())
+        photo = uploaded_photo("photo")
+        perform(req, action, current_user, request.form, photo=photo, now=now_utc())
     except DomainError as error:
         db.session.rollback()
         req = get_request_or_404(request_id)

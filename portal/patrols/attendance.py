@@ -20,11 +20,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
-from werkzeug.datastructures import FileStorage
 
 from portal.auth.models import User
 from portal.core.errors import DomainError
-from portal.core.photos import delete_photo, save_photo
+from portal.core.photos import PreparedPhoto, delete_photo, store_photo
 from portal.extensions import db
 from portal.patrols.codes import normalise_code
 from portal.patrols.models import (
@@ -619,7 +618,7 @@ def add_hazard(
     shift: Shift,
     description: str | None,
     location: str | None,
-    photo: FileStorage | None,
+    photo: PreparedPhoto | None,
     actor: User,
     now: datetime,
 ) -> Hazard:
@@ -637,7 +636,7 @@ def add_hazard(
     if errors:
         raise DomainError(errors)
     _require_report_open(shift, now)
-    photo_name = save_photo(photo) if photo is not None and photo.filename else None
+    photo_name = store_photo(photo) if photo is not None else None
     try:
         report = _report_of(shift, actor, now)
         hazard = Hazard(

@@ -14,7 +14,7 @@ from flask_login import current_user, login_required
 from portal.access import community_ids, get_scoped_or_404, grid_ids
 from portal.core.errors import DomainError
 from portal.core.labels import label
-from portal.core.photos import photo_path
+from portal.core.photos import accepts_photos, photo_path, uploaded_photo
 from portal.core.timeutil import now_utc
 from portal.extensions import db
 from portal.htmx import render, wants_fragment
@@ -366,6 +366,7 @@ def report(shift_id: int):
 
 @bp.post("/shifts/<int:shift_id>/report/hazards")
 @login_required
+@accepts_photos("photo")
 def hazard_add(shift_id: int):
     shift = _led_shift(shift_id)
     form = HazardForm()
@@ -375,7 +376,7 @@ def hazard_add(shift_id: int):
                 shift,
                 form.description.data,
                 form.location.data,
-                form.photo.data,
+                uploaded_photo(form.photo.name),
                 current_user,
                 now_utc(),
             )

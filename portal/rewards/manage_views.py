@@ -12,7 +12,7 @@ from sqlalchemy import select
 from portal.access import community_ids, get_scoped_or_404, roles_required
 from portal.core.errors import DomainError
 from portal.core.exports import FORMATS, export_response
-from portal.core.photos import delete_photo
+from portal.core.photos import accepts_photos, delete_photo, uploaded_photo
 from portal.core.timeutil import local_today, to_local
 from portal.core.validators import mask_phone
 from portal.extensions import db
@@ -98,13 +98,16 @@ def _photo_again(form: RewardForm) -> bool:
 
 @bp.route("/new", methods=["GET", "POST"])
 @roles_required(*MANAGERS)
+@accepts_photos("photo")
 def new():
     form = RewardForm()
     if request.method == "POST":
         community_id, actor_id = current_user.community_id, current_user.id
         saved, reward = _save(
             form,
-            lambda: services.create_reward(community_id, form.values(), form.photo.data, actor_id),
+            lambda: services.create_reward(
+                community_id, form.values(), uploaded_photo(form.photo.name), actor_id
+            ),
             creating=True,
         )
         if saved:
@@ -132,6 +135,7 @@ def _form_data(reward: Reward) -> dict:
 
 @bp.route("/<int:reward_id>/edit", methods=["GET", "POST"])
 @roles_required(*MANAGERS)
+@accepts_photos("photo")
 def edit(reward_id: int):
     reward = get_scoped_or_404(Reward, reward_id)
     if request.method != "POST":
@@ -141,7 +145,10 @@ def edit(reward_id: int):
     saved, unused = _save(
         form,
         lambda: services.update_reward(
-            reward, form.values(), form.photo.data, remove_photo=bool(form.remove_photo.data)
+            reward,
+            form.values(),
+            uploaded_photo(form.photo.name),
+            remove_photo=bool(form.remove_photo.data),
         ),
         creating=False,
     )

@@ -20,10 +20,9 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import joinedload
-from werkzeug.datastructures import FileStorage
 
 from portal.core.errors import DomainError
-from portal.core.photos import delete_photo, save_photo
+from portal.core.photos import PreparedPhoto, chosen, delete_photo, store_photo
 from portal.core.timeutil import now_utc
 from portal.database import insert_unless_conflict
 from portal.extensions import db
@@ -110,20 +109,16 @@ def _apply(reward: Reward, values: RewardValues) -> None:
     reward.active = values.active
 
 
-def _chosen(photo: FileStorage | None) -> bool:
-    return photo is not None and bool(photo.filename)
-
-
 def _checked_photo(
-    values: RewardValues, photo: FileStorage | None, *, creating: bool
+    values: RewardValues, photo: PreparedPhoto | None, *, creating: bool
 ) -> str | None:
     """Check the values, then store the photo if one was chosen; DomainError with every
     message at once (nothing is kept on disk then)."""
     errors = check_reward(values, creating=creating)
     name = None
-    if _chosen(photo):
+    if chosen(photo):
         try:
-            name = save_photo(photo)
+            name = store_photo(photo)
         except DomainError as error:
             errors.update(error.errors)
     if errors:
@@ -134,7 +129,7 @@ def _checked_photo(
 
 
 def create_reward(
-    community_id: int, values: RewardValues, photo: FileStorage | None, actor_id: int
+    community_id: int, values: RewardValues, photo: PreparedPhoto | None, actor_id: int
 ) -> Reward:
     """A new reward of the community. Raises DomainError({field: message})."""
     photo_name = _checked_photo(values, photo, creating=True)
@@ -151,7 +146,7 @@ def create_reward(
 
 
 def update_reward(
-    reward: Reward, values: RewardValues, photo: FileStorage | None, *, remove_photo: bool = False
+    reward: Reward, values: RewardValues, photo: PreparedPhoto | None, *, remove_photo: bool = False
 ) -> str | None:
     """Save the changes; the stock typed becomes the number of units left. Returns the photo
     that is no longer used (the caller deletes it after the commit). Raises DomainError."""

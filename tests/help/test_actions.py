@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 
 from portal.core.errors import DomainError
+from portal.core.photos import prepare_or_refuse
 from portal.core.timeutil import now_utc
 from portal.extensions import db
 from portal.help.actions import perform, quarter_hours, record_hours
@@ -188,7 +189,7 @@ def test_complete_with_note_and_photo(hd_world, in_uploads):
     side = hd_world.a
     req = hd_make_request(side, side.hd.light, "dispatched")
     photo = FileStorage(io.BytesIO(in_image("PNG")), filename="done.png")
-    perform(req, "complete", side.volunteer, {"note": "换了灯泡"}, files={"photo": photo})
+    perform(req, "complete", side.volunteer, {"note": "换了灯泡"}, photo=prepare_or_refuse(photo))
     db.session.commit()
     req = hd_reload(HelpRequest, req.id)
     assert (req.status, req.done_note) == ("done", "换了灯泡")
@@ -203,7 +204,7 @@ def test_complete_with_a_file_that_is_not_a_photo_changes_nothing(hd_world, in_u
     req = hd_make_request(side, side.hd.light, "dispatched")
     fake = FileStorage(io.BytesIO(b"%PDF-1.4 not a photo"), filename="x.jpg")
     with pytest.raises(DomainError) as caught:
-        perform(req, "complete", side.volunteer, {"note": "好了"}, files={"photo": fake})
+        perform(req, "complete", side.volunteer, {"note": "好了"}, photo=prepare_or_refuse(fake))
     assert "photo" in caught.value.errors
     db.session.rollback()
     assert hd_reload(HelpRequest, req.id).status == "dispatched"

@@ -13,6 +13,7 @@ from portal.extensions import db
 from portal.help.models import HelpRequest, RequestEvent, RequestPhoto
 from tests import factories
 from tests.help.conftest import HD_HX, hd_make_request, hd_reload, in_image
+from tests.helpers import forged_jpeg
 
 THREADS = 8
 
@@ -89,6 +90,27 @@ def test_claim_by_htmx_then_mark_done_with_photo(client, auth, hd_world, in_uplo
     req = hd_reload(HelpRequest, req.id)
     assert (req.status, req.done_note) == ("done", "买好了")
     assert db.session.scalar(select(func.count(RequestPhoto.id))) == 1
+
+
+def test_done_with_a_photo_over_the_pixel_limit_is_refused(client, auth, hd_world, in_uploads):
+    a = hd_world.a
+    req = hd_make_request(a, a.hd.shopping, "dispatched")
+    auth.login("volunteer_a")
+    client.post("/language", data={"lang": "en"})
+    response = client.post(
+        f"/handling/{req.id}/complete",
+        data={
+            "view": "mine",
+            "note": "买好了",
+            "photo": (io.BytesIO(forged_jpeg(7000, 7000)), "p.jpg"),
+        },
+        headers=HD_HX,
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200
+    assert "The photo has too many pixels" in response.get_data(as_text=True)
+    assert hd_reload(HelpRequest, req.id).status == "dispatched"
+    assert db.session.scalar(select(func.count(RequestPhoto.id))) == 0
 
 
 def test_claim_without_js_redirects_and_a_taken_request_is_gone(client, auth, hd_world):

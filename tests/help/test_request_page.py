@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, func, select
 
-from portal.core.photos import save_photo
+from portal.core.photos import prepare_photo, store_photo
 from portal.core.timeutil import now_utc
 from portal.extensions import db
 from portal.help.models import HelpRequest, RequestEvent, RequestPhoto
@@ -30,7 +30,7 @@ def _body(response) -> str:
 def _add_photo(req, in_uploads) -> RequestPhoto:
     from werkzeug.datastructures import FileStorage
 
-    name = save_photo(FileStorage(stream=io.BytesIO(in_image()), filename="x.png"))
+    name = store_photo(prepare_photo(FileStorage(stream=io.BytesIO(in_image()), filename="x.png")))
     photo = RequestPhoto(community_id=req.community_id, request_id=req.id, file=name)
     db.session.add(photo)
     db.session.commit()

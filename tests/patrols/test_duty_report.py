@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.patrols.models import Hazard, PatrolReport
+from tests.helpers import forged_jpeg
 from tests.patrols.conftest import DUTY_HX, duty_make_shift
 
 
@@ -164,6 +165,23 @@ def test_text_file_named_jpg_is_refused(client, auth, duty_scene, duty_uploads, 
     assert "楼道堆放杂物" in body  # what was typed is kept
     assert _count(Hazard) == 0
     assert not duty_uploads.exists() or not any(duty_uploads.rglob("*.jpg"))
+
+
+def test_photo_over_the_pixel_limit_is_refused_before_decoding(
+    client, auth, duty_scene, duty_uploads, duty_english
+):
+    auth.login("leader_a")
+    response = client.post(
+        f"/shifts/{duty_scene.shift.id}/report/hazards",
+        data=_hazard_data(forged_jpeg(7000, 7000)),
+        content_type="multipart/form-data",
+        headers=DUTY_HX,
+    )
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    assert "The photo has too many pixels: at most 24 megapixels." in body
+    assert "楼道堆放杂物" in body
+    assert _count(Hazard) == 0
 
 
 def test_eleven_megabyte_photo_is_refused(client, auth, duty_scene, duty_uploads, duty_english):

@@ -11,7 +11,7 @@ from PIL import ExifTags, Image
 from werkzeug.datastructures import FileStorage
 
 from portal.core.errors import DomainError
-from portal.core.photos import delete_photo, photo_path, save_photo
+from portal.core.photos import delete_photo, photo_path, prepare_photo, store_photo
 
 
 @pytest.fixture(autouse=True)
@@ -19,6 +19,10 @@ def _request(app):
     """Messages are translated for a request's language."""
     with app.test_request_context():
         yield
+
+
+def save_photo(file: FileStorage) -> str:
+    return store_photo(prepare_photo(file))
 
 
 def _upload(data: bytes, filename: str = "photo.jpg", content_type: str = "image/jpeg"):

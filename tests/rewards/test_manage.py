@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.rewards.models import Reward
 from tests import factories
+from tests.helpers import forged_jpeg
 from tests.rewards.conftest import (
     rw_count_queries,
     rw_give_points,
@@ -208,6 +209,17 @@ def test_a_file_that_is_not_a_photo_is_refused(client, auth, world, rw_uploads, 
     assert "please choose it again" in _text(response)
     assert _rewards() == 0
     assert not rw_uploads.exists() or not any(rw_uploads.rglob("*.*"))
+
+
+def test_a_photo_over_the_pixel_limit_is_refused(client, auth, world, rw_uploads, rw_english):
+    auth.login("secretary_a")
+    data = _form(photo=(io.BytesIO(forged_jpeg(6000, 4001)), "huge.jpg"))
+    response = client.post("/rewards/new", data=data, content_type="multipart/form-data")
+    assert response.status_code == 200
+    assert _field_errors(response, "photo") == [
+        "The photo has too many pixels: at most 24 megapixels. Choose a smaller photo."
+    ]
+    assert _rewards() == 0
 
 
 def test_a_good_photo_is_not_kept_when_a_field_is_wrong(

@@ -8,7 +8,7 @@ import io
 
 from PIL import Image
 
-from portal.core.photos import save_photo
+from portal.core.photos import prepare_photo, store_photo
 from portal.extensions import db
 from tests.browser import conftest as browser_fixtures
 from tests.browser.conftest import needs_browser
@@ -47,7 +47,8 @@ def test_volunteer_redeems_and_secretary_hands_over_on_a_phone(
     buffer = io.BytesIO()
     Image.new("RGB", (400, 300), "teal").save(buffer, format="JPEG")
     with app.test_request_context():
-        photo = save_photo(FileStorage(stream=io.BytesIO(buffer.getvalue()), filename="p.jpg"))
+        upload = FileStorage(stream=io.BytesIO(buffer.getvalue()), filename="p.jpg")
+        photo = store_photo(prepare_photo(upload))
     reward = rw_make_reward(world.a, name="定制雨伞", cost=60, stock=3, photo=photo)
     rw_make_reward(world.a, name="已兑完的毛巾", cost=5, stock=0)
     db.session.commit()
