@@ -13,6 +13,8 @@ from sqlalchemy import DateTime, event, exc, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 
+from portal.extensions import db
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -191,8 +193,6 @@ def commit_keeping_loaded() -> None:
     query apiece. Whatever the write changed through Core statements (``update(...)`` with
     ``synchronize_session=False``) is stale in memory: the caller refreshes it.
     """
-    from portal.extensions import db
-
     session = db.session()
     session.expire_on_commit = False
     try:
@@ -205,8 +205,6 @@ def begin_write() -> None:
     """Begin the session's unit of work that writes, now (no transaction may be open): on
     SQLite with BEGIN IMMEDIATE, the write lock taken up front; on PostgreSQL the transaction
     begins with its first statement as usual."""
-    from portal.extensions import db
-
     if db.engine.dialect.name == "sqlite":
         db.session.connection(execution_options={"sqlite_immediate": True})
 
@@ -221,8 +219,6 @@ def read_outside_transaction() -> Iterator[None]:
     COMMITTED every statement sees the data as of its own start, in a transaction or not.
     Elsewhere (SQLite, writes, a transaction already open) the block runs as it would."""
     from flask import has_request_context, request
-
-    from portal.extensions import db
 
     alone = (
         has_request_context()
@@ -247,8 +243,6 @@ def plan_joins_as_written() -> None:
     planner's search over their orders cost 10 ms a query on the city data, against 1 ms for
     the written order, which is already the right plan: the filtered table first, the rest
     looked up by primary key. Call it only before such lists (it lasts to the commit)."""
-    from portal.extensions import db
-
     if db.engine.dialect.name == "postgresql":
         db.session.execute(text("SET LOCAL join_collapse_limit = 1"))
 
@@ -258,8 +252,6 @@ def dialect_insert():
     SQLite alike)."""
     from sqlalchemy.dialects.postgresql import insert as pg_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    from portal.extensions import db
 
     return pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
 
@@ -271,8 +263,6 @@ def insert_unless_conflict(model, values: dict, conflict: list[str]):
     database: a column left out of ``values`` loads when first used), or None when a row with
     the same ``conflict`` columns was already there and nothing was inserted."""
     from sqlalchemy.orm import make_transient_to_detached
-
-    from portal.extensions import db
 
     new_id = db.session.scalar(
         dialect_insert()(model)
