@@ -21,7 +21,7 @@ from portal.database import utcnow
 from portal.extensions import db
 from portal.people.models import CARE_FLAGS, SEXES, Person
 from portal.places.models import Building, Community, Estate, Grid, Household
-from portal.trust import privacy
+from portal.trust import audit, privacy
 
 
 def search_residents(
@@ -342,3 +342,47 @@ def create_account(person: Person, *, username: str, password: str) -> User:
             raise DomainError({"username": _("This username is taken.")}) from exc
         raise DomainError({"_": _("This resident already has an account.")}) from exc
     return user
+
+
+def unverified_accounts(community_ids: list[int]) -> Select:
+    """Self-registered accounts of these communities not yet matched to a household, oldest
+    first, with their person. A grid worker sees their whole community's: such an account has
+    no household, hence no grid, until it is matched."""
+    return (
+        select(User)
+        .where(
+            User.community_id.in_(community_ids),
+            User.verified.is_(False),
+            User.active.is_(True),
+        )
+        .options(joinedload(User.person))
+        .order_by(User.created_at, User.id)
+    )
+
+
+def verify_account(user: User, household: Household, *, by: User) -> None:
+    """Match a self-registered account to ``household`` (already checked against the scope):
+    its person moves in, the phone typed at sign-up joins the record when no one else holds it,
+    and the account is verified. DomainError when it was verified already (another handler)."""
+    if user.verified:
+        raise DomainError({"_": _("This account has been matched already.")})
+    if household.community_id != user.community_id:
+        raise DomainError({"household_id": _("Choose a household of your community")})
+    person = user.person
+    if person is None:
+        person = Person(community_id=user.community_id, name=user.username)
+        user.person = person
+    person.household = household
+    phone = user.signup_phone
+    if phone and person.phone is None and not phone_taken(phone, exclude_person_id=person.id):
+        person.phone = phone
+        user.signup_phone = None
+    user.verified = True
+    audit.record(
+        "account_verified",
+        target_type="user",
+        target_id=user.id,
+        community_id=user.community_id,
+        detail=f"household {household.id}",
+    )
+    db.session.flush()
