@@ -17,6 +17,7 @@ from portal.people.models import Person
 from portal.policy import POLICY, UNVERIFIED_ENDPOINTS, rule_for
 from tests import factories
 from tests.factories import PASSWORD
+from tests.helpers import post_in_parallel
 
 WAITING = "Your account waits for a grid worker or the community office"
 TOO_MANY = "Too many sign-ups from this network in the last hour."
@@ -202,3 +203,23 @@ def test_the_known_device_cookie_is_httponly_and_only_for_the_sign_in_page(app, 
     header = [h for h in response.headers.getlist("Set-Cookie") if h.startswith("tongxin_device=")]
     assert len(header) == 1
     assert "HttpOnly" in header[0] and "Path=/login" in header[0] and "SameSite=Lax" in header[0]
+
+
+def test_parallel_sign_ups_from_one_address_create_three_accounts(app, world, clock):
+    """Ten sign-ups at once from one address (as from several workers): exactly 3 accounts."""
+    clients = [english(app, "203.0.113.90") for _ in range(10)]
+    data = [
+        {
+            "community_id": world.a.community.id,
+            "name": "并发居民",
+            "phone": f"1370000030{n}",
+            "username": f"burst{n}",
+            "password": "a-long-pass-9",
+            "confirm": "a-long-pass-9",
+        }
+        for n in range(10)
+    ]
+    statuses = post_in_parallel(app, clients, ["/signup"] * 10, data)
+    assert sorted(statuses) == [200] * 7 + [303] * 3
+    created = db.session.scalar(select(func.count(User.id)).where(User.username.like("burst%")))
+    assert created == 3
