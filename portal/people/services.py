@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.auth.models import User
 from portal.auth.services import phone_taken, username_taken
@@ -360,24 +361,39 @@ def unverified_accounts(community_ids: list[int]) -> Select:
     )
 
 
-def verify_account(user: User, household: Household, *, by: User) -> None:
+def verify_account(user: User, household: Household) -> None:
     """Match a self-registered account to ``household`` (already checked against the scope):
     its person moves in, the phone typed at sign-up joins the record when no one else holds it,
-    and the account is verified. DomainError when it was verified already (another handler)."""
-    if user.verified:
-        raise DomainError({"_": _("This account has been matched already.")})
+    and the account is verified; the audit row names the signed-in handler. DomainError when it
+    was verified already (by another handler, even a moment ago: a conditional update decides)."""
     if household.community_id != user.community_id:
         raise DomainError({"household_id": _("Choose a household of your community")})
+    won = db.session.execute(
+        update(User)
+        .where(User.id == user.id, User.verified.is_(False))
+        .values(verified=True)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not won:
+        raise DomainError({"_": _("This account has been matched already.")})
+    set_committed_value(user, "verified", True)
     person = user.person
     if person is None:
         person = Person(community_id=user.community_id, name=user.username)
         user.person = person
     person.household = household
+    db.session.flush()
     phone = user.signup_phone
     if phone and person.phone is None and not phone_taken(phone, exclude_person_id=person.id):
-        person.phone = phone
-        user.signup_phone = None
-    user.verified = True
+        try:
+            with db.session.begin_nested():
+                person.phone = phone
+                user.signup_phone = None
+                db.session.flush()
+        except IntegrityError as exc:
+            if "phone" not in str(exc.orig):
+                raise
+            # Registered for someone else a moment ago: it stays on the account, shown to staff.
     audit.record(
         "account_verified",
         target_type="user",

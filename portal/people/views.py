@@ -278,7 +278,7 @@ def match(user_id: int):
             building_id=form.building_id.data,
             room=form.room.data,
         )
-        services.verify_account(account, household, by=current_user._get_current_object())
+        services.verify_account(account, household)
     except DomainError as error:
         db.session.rollback()
         if wants_fragment():

@@ -11,6 +11,7 @@ from portal.extensions import db
 from portal.trust.models import AuditEntry
 from tests import factories
 from tests.factories import PASSWORD
+from tests.helpers import post_in_parallel
 
 QUEUE = "/people/accounts/unverified"
 HX = {"HX-Request": "true"}
@@ -155,3 +156,22 @@ def test_matching_twice_says_it_is_done(client, auth, world):
     client.post(match_url(comer), data=data)
     page = client.post(match_url(comer), data=data, headers=HX).get_data(as_text=True)
     assert "This account has been matched already." in page
+
+
+def test_two_handlers_matching_at_once_match_once(app, world):
+    """The secretary and the grid worker press "match" together: one wins, one is told."""
+    comer = newcomer(world.a, "comer_a")
+    clients = []
+    for username in ("secretary_a", "gridworker_a"):
+        client = app.test_client()
+        client.post("/login", data={"identifier": username, "password": PASSWORD})
+        client.post("/language", data={"lang": "en"})
+        clients.append(client)
+    data = {"building_id": world.a.building.id, "room": "101"}
+    statuses = post_in_parallel(app, clients, [match_url(comer)] * 2, [data, data])
+    assert sorted(statuses) == [200, 303]  # the loser's page shows "matched already"
+    entries = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "account_verified")
+    ).all()
+    assert len(entries) == 1
+    assert db.session.get(User, comer.id).verified
