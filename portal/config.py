@@ -59,10 +59,29 @@ class Config:
     # A TrueType CJK font for the hours certificates' PDF; unset: Debian's fonts-wqy-microhei.
     CERTIFICATE_FONT = os.environ.get("CERTIFICATE_FONT")
     SERIES_HORIZON_DAYS = 56
-    # Failed sign-ins allowed per account and per client address inside the window.
+    # Sign-in throttling (portal/auth/services.py), counted per account, never per spelling:
+    # - 5 failures on one account from one address (or one known device) lock that pair until
+    #   15 minutes after the last; other addresses and known devices go on;
+    # - across all addresses, from the 5th failure on each further attempt must wait 2, 4, 8 ...
+    #   seconds, at most 15 minutes (a known device skips the wait); forgotten after a day;
+    # - one address may try at most 10 different accounts without success in an hour (spraying),
+    #   so one attacker behind a shared network blocks only new accounts, not everyone.
     LOGIN_FAILURES_PER_ACCOUNT = 5
-    LOGIN_FAILURES_PER_ADDRESS = 20
     LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
+    LOGIN_DELAY_AFTER_FAILURES = 5
+    LOGIN_DELAY_BASE_SECONDS = 2
+    LOGIN_DELAY_MAX_SECONDS = 15 * 60
+    LOGIN_DELAY_WINDOW_SECONDS = 24 * 60 * 60
+    LOGIN_ACCOUNTS_PER_ADDRESS = 10
+    LOGIN_ADDRESS_WINDOW_SECONDS = 60 * 60
+    # A device where an account signed in gets a signed cookie, valid this long or until the
+    # password changes.
+    KNOWN_DEVICE_DAYS = 180
+    # Self-registration: accounts created per address and hour, and "username taken" answers
+    # per address and hour (so usernames cannot be probed in bulk).
+    REGISTRATIONS_PER_ADDRESS = 3
+    REGISTRATION_WINDOW_SECONDS = 60 * 60
+    SIGNUP_USERNAME_TRIES_PER_ADDRESS = 10
     # Staff sessions end after this long without a request; the last-seen time in the session
     # cookie is rewritten at most once per SESSION_SEEN_REFRESH_SECONDS.
     STAFF_IDLE_TIMEOUT_SECONDS = 30 * 60

@@ -425,6 +425,30 @@ def seed_demo() -> None:
     seed_help_demo()
     seed_points_demo()
     seed_care_demo()
+    _self_registered(demo, first)
+
+
+def _self_registered(demo: _Demo, place: _Place) -> None:
+    """Two people who opened an account themselves and wait for the grid worker or the
+    secretary to match it to a household (Manage -> Accounts to match); until then they see
+    only their own requests. Their numbers are not on record."""
+    for username, name, phone in (
+        ("newcomer1", "陈思远", "19900001111"),
+        ("newcomer2", "林晓雯", "19900002222"),
+    ):
+        person = Person(community_id=place.community.id, name=name)
+        db.session.add(
+            User(
+                username=username,
+                role="resident",
+                community_id=place.community.id,
+                person=person,
+                password_hash=demo.password_hash,
+                verified=False,
+                signup_phone=phone,
+            )
+        )
+    db.session.flush()
 
 
 def _first_community(demo: _Demo, place: _Place) -> list[tuple[Building, Person]]:

@@ -57,6 +57,15 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(403)
     def forbidden(_e):
         _record_refusal(403)
+        if current_user.is_authenticated and not current_user.verified:
+            return page(
+                403,
+                _("Waiting to be matched"),
+                _(
+                    "Your account waits for a grid worker or the community office to match it"
+                    " to your household. Until then you can submit and follow your own requests."
+                ),
+            )
         return page(403, _("Not allowed"), _("Your role does not allow this page."))
 
     @app.errorhandler(404)

@@ -1,6 +1,6 @@
 """Every domain's models, imported together so that the metadata (and Alembic) sees them all."""
 
-from portal.auth.models import LoginFailure, User
+from portal.auth.models import Throttle, User
 from portal.care.models import CareHousehold, HelpTask, HelpVisit, TaskCommitment
 from portal.certificates.models import Certificate
 from portal.core.stamps import CacheStamp
@@ -43,7 +43,7 @@ __all__ = [
     "Grid",
     "Hazard",
     "Household",
-    "LoginFailure",
+    "Throttle",
     "Notification",
     "PatrolReport",
     "Person",

@@ -123,6 +123,8 @@ POLICY: dict[str, Rule | dict[str, Rule]] = {
     "people.check_phone":           allow(HANDLERS),
     "people.reveal_phone":          allow(HANDLERS),  # audited
     "people.account":               allow(SECRETARIES),
+    "people.unverified":            allow(HANDLERS),
+    "people.match":                 allow(HANDLERS),
     # volunteers
     "volunteers.mine":              allow(PEOPLE, scope="own"),
     "volunteers.queue":             allow(HANDLERS),
@@ -252,6 +254,35 @@ POLICY: dict[str, Rule | dict[str, Rule]] = {
 # fmt: on
 
 
+# What a self-registered account may call before staff match it to a household (besides the
+# public endpoints): its own account and privacy, its own requests, its notifications. Anyone
+# can open such an account, so nothing of the community (shifts, care tasks, the help board,
+# the roster, leaderboards) is shown to it; every other endpoint answers 403.
+UNVERIFIED_ENDPOINTS = frozenset(
+    {
+        "core.home",
+        "auth.logout",
+        "auth.password",
+        "privacy.index",
+        "privacy.withdraw",
+        "privacy.download",
+        "privacy.erase",
+        "help.new",
+        "help.minors",
+        "help.index",
+        "help.mine",
+        "help.detail",
+        "help.timeline",
+        "help.photo",
+        "help.act",
+        "notifications.index",
+        "notifications.bell",
+        "notifications.open",
+        "notifications.read_all",
+    }
+)
+
+
 class PolicyMissing(LookupError):
     """An endpoint has no line in POLICY (raised under testing and debug; 403 in production)."""
 
@@ -281,6 +312,8 @@ def enforce():
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
     if not rule.allows(current_user.role):
+        abort(403)
+    if not current_user.verified and endpoint not in UNVERIFIED_ENDPOINTS:
         abort(403)
     return None
 

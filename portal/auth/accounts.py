@@ -4,12 +4,15 @@ sessions end at their next request, and writes an audit row. Services flush, nev
 
 from __future__ import annotations
 
+import unicodedata
+
 from flask_babel import gettext as _
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import joinedload
 
 from portal.auth.models import ROLES, User
 from portal.core.errors import DomainError
+from portal.core.validators import PHONE_RE, normalise_phone
 from portal.extensions import db
 from portal.people.models import Person
 from portal.trust import audit
@@ -22,7 +25,8 @@ MANAGERS = ("secretary", "subdistrict_admin")
 
 def accounts_query(community_ids: list[int], q: str | None = None) -> Select:
     """Accounts of these communities, by name then username, optionally matching ``q`` in the
-    username or the person's name."""
+    username or the person's name (full-width letters folded), or a whole phone number however
+    spelt (the person's, or the one given at sign-up)."""
     query = (
         select(User)
         .outerjoin(Person, User.person_id == Person.id)
@@ -30,14 +34,16 @@ def accounts_query(community_ids: list[int], q: str | None = None) -> Select:
         .options(joinedload(User.person), joinedload(User.community))
         .order_by(Person.name, User.username, User.id)
     )
-    q = (q or "").strip()
+    q = unicodedata.normalize("NFKC", q or "").strip()
     if q:
-        query = query.where(
-            or_(
-                User.username.ilike(f"%{_escape_like(q)}%", escape="\\"),
-                Person.name.ilike(f"%{_escape_like(q)}%", escape="\\"),
-            )
-        )
+        conditions = [
+            User.username.ilike(f"%{_escape_like(q)}%", escape="\\"),
+            Person.name.ilike(f"%{_escape_like(q)}%", escape="\\"),
+        ]
+        phone = normalise_phone(q)
+        if PHONE_RE.match(phone):
+            conditions += [Person.phone == phone, User.signup_phone == phone]
+        query = query.where(or_(*conditions))
     return query
 
 

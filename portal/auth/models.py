@@ -1,4 +1,4 @@
-"""User accounts, roles and the sign-in failure log that throttles guessing."""
+"""User accounts, roles, and the attempt counters that throttle guessing and sign-ups."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -37,6 +37,13 @@ class User(UserMixin, db.Model):
     # remember-me cookie stops working at its next request.
     session_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_session_token)
     active: Mapped[bool] = mapped_column(default=True)
+    # A self-registered account is unverified until a grid worker or the secretary matches it
+    # to a household; until then it sees only its own requests (portal/policy.py). Accounts
+    # made by staff, the demo or the command line are verified.
+    verified: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # The phone typed at self-registration, kept aside (never unique, never used to sign in)
+    # until the account is matched: whether a number is on record is never revealed.
+    signup_phone: Mapped[str | None] = mapped_column(String(11))
     # Secret for the personal iCalendar feed URL; reset by the user at will.
     calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -93,10 +100,13 @@ class User(UserMixin, db.Model):
         return self.role in STAFF_ROLES
 
 
-class LoginFailure(db.Model):
-    """One failed sign-in; recent rows per account and per address throttle further attempts."""
+class Throttle(db.Model):
+    """A counter of attempts under one key (an account, an account from an address or a known
+    device, an address): how many counted, the last one, and the moment before which the next
+    is refused. Only ``portal.auth.throttle.count_attempt`` writes it, by one atomic upsert.
+    Times are Unix seconds, so that the arithmetic is the same SQL on every engine."""
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    account: Mapped[str] = mapped_column(String(40), index=True)
-    address: Mapped[str] = mapped_column(String(45), index=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    attempts: Mapped[int]
+    last_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    not_before: Mapped[int] = mapped_column(BigInteger)

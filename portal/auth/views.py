@@ -25,12 +25,13 @@ def login():
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
+        device = services.read_device(request.cookies.get(services.DEVICE_COOKIE))
         try:
             user = services.authenticate(
-                form.identifier.data, form.password.data, request.remote_addr or "-"
+                form.identifier.data, form.password.data, request.remote_addr or "-", device
             )
         except DomainError as error:
-            db.session.commit()  # keep the failure record: it is what throttles guessing
+            db.session.commit()  # keep the counted attempt: it is what throttles guessing
             error.apply_to(form)
         else:
             # A new session (new CSRF token) at every sign-in. Staff sessions end after idling,
@@ -40,8 +41,25 @@ def login():
             mark_seen()
             db.session.commit()
             target = form.next.data
-            return redirect(target if is_safe_next(target) else url_for("core.home"), code=303)
+            response = redirect(target if is_safe_next(target) else url_for("core.home"), code=303)
+            _remember_device(response, user, device)
+            return response
     return render("auth/login.html", form=form)
+
+
+def _remember_device(response, user, device) -> None:  # noqa: ANN001
+    """Mark this browser as a known device of ``user``: its sign-ins skip the account's delay
+    and other addresses' locks. Sent only to the sign-in page; a new password voids it."""
+    days = current_app.config["KNOWN_DEVICE_DAYS"]
+    response.set_cookie(
+        services.DEVICE_COOKIE,
+        services.device_token(user, device if device and device.user_id == user.id else None),
+        max_age=days * 24 * 60 * 60,
+        path=url_for("auth.login"),
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+        httponly=True,
+        samesite="Lax",
+    )
 
 
 @bp.post("/logout")
@@ -72,15 +90,24 @@ def signup():
                 phone=form.phone.data,
                 username=form.username.data,
                 password=form.password.data,
+                address=request.remote_addr or "-",
             )
         except DomainError as error:
+            db.session.commit()  # keep the counted attempts: they limit probing
             error.apply_to(form)
         else:
             fresh_session()
             login_user(user)
             mark_seen()
             db.session.commit()
-            flash(_("Welcome! Your account is ready."), "success")
+            flash(
+                _(
+                    "Welcome! Your account is ready. Sign in with your username. A grid worker"
+                    " or the community office will match it to your household; until then you"
+                    " can submit and follow your own requests."
+                ),
+                "success",
+            )
             return redirect(url_for("core.home"), code=303)
     return render("auth/signup.html", form=form)
 

@@ -92,6 +92,7 @@ LABELS = {
         "role_changed": _l("Role changed"),
         "account_disabled": _l("Account disabled"),
         "account_enabled": _l("Account enabled"),
+        "account_verified": _l("Account matched to a household"),
         "approval": _l("Registration approved"),
         "rejection": _l("Registration rejected"),
         "consent_given": _l("Consent given"),

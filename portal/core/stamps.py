@@ -89,7 +89,7 @@ SELF_TABLES: tuple[str, ...] = ("community",)
 ALL_TABLES: tuple[str, ...] = ("subdistrict",)
 
 # Writes that change no page: never bump.
-NEUTRAL_TABLES: tuple[str, ...] = ("audit_log", "login_failure", "idempotency_key", "cache_stamp")
+NEUTRAL_TABLES: tuple[str, ...] = ("audit_log", "throttle", "idempotency_key", "cache_stamp")
 
 # ``SELECT ... WHERE`` before ON CONFLICT: SQLite's parser would otherwise read the ON of an
 # INSERT ... SELECT ... FROM as a join constraint (see "Parsing Ambiguity" in its UPSERT docs).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from flask_babel import lazy_gettext as _l
 from wtforms.validators import ValidationError
@@ -38,6 +39,17 @@ def normalise_phone(value: str | None) -> str:
         if len(text) == 13 and text.startswith("86"):
             text = text[2:]
     return text
+
+
+def normalise_identifier(value: str | None) -> str:
+    """The one spelling of an account name typed to sign in: a phone number as normalise_phone
+    gives it, anything else NFKC-folded (full-width letters and digits made ASCII), trimmed and
+    lower-cased. Throttling keys on this, so no other spelling gets fresh guesses."""
+    text = unicodedata.normalize("NFKC", value or "").strip()
+    phone = normalise_phone(text)
+    if PHONE_RE.match(phone):
+        return phone
+    return text.lower()
 
 
 # C0 controls other than tab, newline and carriage return; DEL; the C1 block.

@@ -95,6 +95,15 @@ class PersonForm(FlaskForm):
         return {name for name in LABELS["care_flag"] if getattr(self, name).data}
 
 
+class MatchForm(FlaskForm):
+    """Match a self-registered account to a household: a building and a room number."""
+
+    building_id = SelectField(_l("Building"), coerce=_optional_int, validate_choice=False)
+    room = StringField(
+        _l("Room number"), filters=[_strip], validators=[InputRequired(), Length(max=20)]
+    )
+
+
 class AccountForm(FlaskForm):
     username = StringField(
         _l("Username"),

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.auth.models import User
 from portal.auth.services import phone_taken, username_taken
@@ -21,7 +22,7 @@ from portal.database import utcnow
 from portal.extensions import db
 from portal.people.models import CARE_FLAGS, SEXES, Person
 from portal.places.models import Building, Community, Estate, Grid, Household
-from portal.trust import privacy
+from portal.trust import audit, privacy
 
 
 def search_residents(
@@ -342,3 +343,62 @@ def create_account(person: Person, *, username: str, password: str) -> User:
             raise DomainError({"username": _("This username is taken.")}) from exc
         raise DomainError({"_": _("This resident already has an account.")}) from exc
     return user
+
+
+def unverified_accounts(community_ids: list[int]) -> Select:
+    """Self-registered accounts of these communities not yet matched to a household, oldest
+    first, with their person. A grid worker sees their whole community's: such an account has
+    no household, hence no grid, until it is matched."""
+    return (
+        select(User)
+        .where(
+            User.community_id.in_(community_ids),
+            User.verified.is_(False),
+            User.active.is_(True),
+        )
+        .options(joinedload(User.person))
+        .order_by(User.created_at, User.id)
+    )
+
+
+def verify_account(user: User, household: Household) -> None:
+    """Match a self-registered account to ``household`` (already checked against the scope):
+    its person moves in, the phone typed at sign-up joins the record when no one else holds it,
+    and the account is verified; the audit row names the signed-in handler. DomainError when it
+    was verified already (by another handler, even a moment ago: a conditional update decides)."""
+    if household.community_id != user.community_id:
+        raise DomainError({"household_id": _("Choose a household of your community")})
+    won = db.session.execute(
+        update(User)
+        .where(User.id == user.id, User.verified.is_(False))
+        .values(verified=True)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not won:
+        raise DomainError({"_": _("This account has been matched already.")})
+    set_committed_value(user, "verified", True)
+    person = user.person
+    if person is None:
+        person = Person(community_id=user.community_id, name=user.username)
+        user.person = person
+    person.household = household
+    db.session.flush()
+    phone = user.signup_phone
+    if phone and person.phone is None and not phone_taken(phone, exclude_person_id=person.id):
+        try:
+            with db.session.begin_nested():
+                person.phone = phone
+                user.signup_phone = None
+                db.session.flush()
+        except IntegrityError as exc:
+            if "phone" not in str(exc.orig):
+                raise
+            # Registered for someone else a moment ago: it stays on the account, shown to staff.
+    audit.record(
+        "account_verified",
+        target_type="user",
+        target_id=user.id,
+        community_id=user.community_id,
+        detail=f"household {household.id}",
+    )
+    db.session.flush()

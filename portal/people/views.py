@@ -5,11 +5,12 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.access import community_ids, get_scoped_or_404, grid_ids, require_grid, roles_required
+from portal.auth.models import User
 from portal.core.errors import DomainError
 from portal.extensions import db
 from portal.htmx import render, wants_fragment
 from portal.people import services
-from portal.people.forms import AccountForm, PersonForm, ResidentFilterForm, options
+from portal.people.forms import AccountForm, MatchForm, PersonForm, ResidentFilterForm, options
 from portal.people.models import Person
 from portal.trust import privacy
 
@@ -230,3 +231,82 @@ def check_phone():
         request.args.get("phone"), request.args.get("person_id", type=int)
     )
     return render("people/_phone_check.html", "people/_phone_check.html", result=result)
+
+
+# --- self-registered accounts waiting to be matched to a household ----------------------------
+
+MATCHED_EVENT = "account-matched"
+
+
+def _unverified_page(row_errors: dict | None = None, row_typed: dict | None = None):
+    page = request.args.get("page", 1, type=int)
+    pagination = db.paginate(
+        services.unverified_accounts(community_ids()),
+        page=page,
+        per_page=current_app.config["PAGE_SIZE"],
+        error_out=False,
+    )
+    return render(
+        "people/unverified.html",
+        pagination=pagination,
+        buildings=services.list_buildings(current_user.community_id, grid_ids()),
+        row_errors=row_errors or {},
+        row_typed=row_typed or {},
+    )
+
+
+@bp.get("/accounts/unverified")
+@roles_required(*EDITORS)
+def unverified():
+    return _unverified_page()
+
+
+@bp.post("/accounts/<int:user_id>/match")
+@roles_required(*EDITORS)
+def match(user_id: int):
+    """Match a self-registered account to a household of the handler's scope (a grid worker:
+    their grids); another community's account is not found."""
+    account = get_scoped_or_404(User, user_id)
+    form = MatchForm()
+    typed = {"building_id": form.building_id.data, "room": form.room.data or ""}
+    try:
+        if not form.validate_on_submit():
+            raise DomainError({name: errors[0] for name, errors in form.errors.items()})
+        household = services.resolve_household(
+            community_id=account.community_id,
+            grid_ids=grid_ids(),
+            building_id=form.building_id.data,
+            room=form.room.data,
+        )
+        services.verify_account(account, household)
+    except DomainError as error:
+        db.session.rollback()
+        if wants_fragment():
+            # Status 200 so that htmx swaps the row with its messages in.
+            return render(
+                "people/unverified.html",
+                "people/_unverified_row.html",
+                account=db.session.get(User, user_id),
+                buildings=services.list_buildings(current_user.community_id, grid_ids()),
+                errors=error.errors,
+                typed=typed,
+            )
+        return _unverified_page({user_id: error.errors}, {user_id: typed})
+    db.session.commit()
+    building = household.building
+    outcome = _(
+        "%(name)s is matched to %(household)s.",
+        name=account.display_name,
+        household=f"{building.estate.name} {building.name} {household.room}",
+    )
+    if wants_fragment():
+        return render(
+            "people/unverified.html",
+            "people/_unverified_row.html",
+            trigger=MATCHED_EVENT,
+            account=account,
+            buildings=[],
+            outcome=outcome,
+        )
+    flash(outcome, "success")
+    return redirect(url_for("people.unverified"), code=303)

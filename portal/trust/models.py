@@ -27,6 +27,7 @@ AUDIT_ACTIONS = (
     "role_changed",
     "account_disabled",
     "account_enabled",
+    "account_verified",
     "approval",
     "rejection",
     "consent_given",

@@ -305,6 +305,8 @@ def _account(user: User | None) -> dict[str, Any] | None:
         "created_at": _when(user.created_at),
         "last_login_at": _when(user.last_login_at),
         "has_calendar_feed": user.calendar_token is not None,
+        "verified": user.verified,
+        "phone_given_at_sign_up": user.signup_phone,
     }
 
 
@@ -685,6 +687,7 @@ def erase_self(user: User, password: str) -> Person:
     # A random password nobody knows (not set_password: its rules are for chosen passwords).
     user.password_hash = generate_password_hash(secrets.token_urlsafe(32), method="scrypt")
     user.calendar_token = None
+    user.signup_phone = None
     user.active = False
     user.rotate_session_token()
     db.session.flush()

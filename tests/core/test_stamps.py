@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import delete, insert, text, update
 
 import portal.models  # noqa: F401  (every table in the metadata)
-from portal.auth.models import LoginFailure
+from portal.auth.models import Throttle
 from portal.care.models import HelpTask
 from portal.core.stamps import (
     ALL_TABLES,
@@ -322,12 +322,12 @@ def test_neutral_tables_bump_nothing(two):
     db.session.add_all(
         [
             AuditEntry(action="sign_in", community_id=two.a.id, actor_user_id=user.id),
-            LoginFailure(account="someone", address="192.0.2.1"),
+            Throttle(key="a:someone", attempts=1, last_at=0, not_before=0),
             IdempotencyKey(user_id=user.id, key="k1", method="POST", path="/x"),
         ]
     )
     db.session.commit()
-    db.session.execute(update(LoginFailure).values(account="other"))
+    db.session.execute(update(Throttle).values(attempts=2))
     db.session.execute(delete(IdempotencyKey))
     db.session.commit()
     assert _changes(before) == {}

@@ -21,8 +21,8 @@ ROLES = ("secretary", "grid_worker", "volunteer", "resident", "subdistrict_admin
 # Signing out, or the anonymous forms (fuzzed last, signed out), or the JSON API (its own tests).
 SKIPPED = {"auth.logout", "open311.create"}
 ANONYMOUS = ("auth.login", "auth.signup")
-# Tables a request may add to whatever its outcome: logs of refusals and failed sign-ins.
-LOG_TABLES = {"audit_log", "login_failure", "idempotency_key"}
+# Tables a request may add to whatever its outcome: logs of refusals, attempt counters.
+LOG_TABLES = {"audit_log", "throttle", "idempotency_key"}
 COMMON_FIELDS = ("reason", "note", "name", "title", "description", "points", "hours", "date")
 ERROR_MARKS = ('class="error"', "has-error", "flash-error", 'role="alert"')
 EXAMPLES = 8
@@ -207,7 +207,8 @@ def _fuzz(fields: dict[str, str], check) -> None:
 
 def test_every_form_survives_fuzzing(app, client, auth, world):
     # Fuzzed sign-ins must not lock the test's own sign-ins out.
-    app.config["LOGIN_FAILURES_PER_ADDRESS"] = 10**6
+    app.config["LOGIN_ACCOUNTS_PER_ADDRESS"] = 10**6
+    app.config["LOGIN_DELAY_AFTER_FAILURES"] = 10**6
     app.config["LOGIN_FAILURES_PER_ACCOUNT"] = 10**6
     for side in (world.a, world.b):
         _add_duties(side)

@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal import create_app
-from portal.auth.models import LoginFailure, User
+from portal.auth.models import Throttle, User
 from portal.config import DEFAULT_SECRET, ProductionConfigError
 from portal.extensions import db
 from portal.trust.models import AuditEntry
@@ -278,12 +278,14 @@ def test_forged_x_forwarded_for_does_not_change_the_address(client, world):
         headers={"X-Forwarded-For": "203.0.113.9"},
     )
     db.session.commit()
-    assert db.session.scalars(select(LoginFailure.address)).all() == ["127.0.0.1"]
+    assert db.session.scalars(select(Throttle.key).where(Throttle.key.like("n:%"))).all() == [
+        "n:127.0.0.1"
+    ]
     assert [row.address for row in audit_rows("sign_in_failed")] == ["127.0.0.1"]
 
 
 def test_rotating_forged_addresses_does_not_escape_the_address_limit(client, app, world):
-    app.config["LOGIN_FAILURES_PER_ADDRESS"] = 3
+    app.config["LOGIN_ACCOUNTS_PER_ADDRESS"] = 3
     for n, name in enumerate(("x1", "x2", "x3")):
         client.post(
             "/login",
@@ -318,7 +320,9 @@ def test_a_configured_trusted_proxy_supplies_the_address(app, world):
         headers={"X-Forwarded-For": "10.0.0.1, 203.0.113.9"},
     )
     db.session.commit()
-    assert db.session.scalars(select(LoginFailure.address)).all() == ["203.0.113.9"]
+    assert db.session.scalars(select(Throttle.key).where(Throttle.key.like("n:%"))).all() == [
+        "n:203.0.113.9"
+    ]
     with proxied.app_context():
         db.engine.dispose()
 
@@ -369,7 +373,7 @@ def test_throttling_holds_across_gunicorn_workers(app, world, database_url):
         pin_y.release()
     db.session.commit()
     count = db.session.scalar(
-        select(func.count(LoginFailure.id)).where(LoginFailure.account == "secretary_a")
+        select(Throttle.attempts).where(Throttle.key == f"p:u{world.a.secretary.id}|a:127.0.0.1")
     )
     assert count == 5
     assert (
