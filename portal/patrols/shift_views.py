@@ -28,6 +28,7 @@ from portal.core.errors import DomainError
 from portal.core.labels import label
 from portal.core.pagecache import cached_page
 from portal.core.timeutil import local_today, now_utc
+from portal.core.urls import external_url
 from portal.database import commit_keeping_loaded
 from portal.extensions import db
 from portal.htmx import render, wants_fragment
@@ -298,7 +299,7 @@ def mine():
     person = _person()
     if person is None:
         abort(403)
-    feed_url = url_for("shifts.calendar_feed", token=_calendar_token(), _external=True)
+    feed_url = external_url("shifts.calendar_feed", token=_calendar_token())
     person_id = current_user.person_id
     now = now_utc()
     per_page = current_app.config["PAGE_SIZE"]
