@@ -287,6 +287,18 @@ def test_the_check_would_catch_a_form_that_skips_the_base(app):
         assert Careful(meta={"csrf": False}).other.validators.count(plain_text) == 1
 
 
+@pytest.mark.parametrize("value", ["   ", "\u3000\u3000", " \t\r\n"])
+def test_spaces_only_count_as_empty_for_the_fields_own_rule(client, auth, scene, value):
+    case = _cases(scene)["estate (place name)"]
+    before = _rows(Estate)
+    response = _post(client, auth, case, value)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert INVISIBLE not in page and CONTROL not in page
+    assert "This field is required." in page
+    assert _rows(Estate) == before
+
+
 def test_the_message_is_in_chinese_by_default(client, auth, scene):
     case = _cases(scene)["estate (place name)"]
     before = _rows(Estate)

@@ -81,9 +81,16 @@ def too_far_ahead(day: date | None, today: date) -> str | None:
     )
 
 
+# What people type as space (str.strip() would also take \x1c-\x1f and \x85 for space).
+_SPACES = " \t\r\n\u3000"
+
+
 def plain_text(form, field) -> None:
-    """WTForms validator: the field's text passes text_problem()."""
-    problem = text_problem(field.data if isinstance(field.data, str) else None)
+    """WTForms validator: the field's text passes text_problem(). Text of ordinary spaces only
+    counts as empty, as the services strip it: the field's own rule (required or not) decides."""
+    if not isinstance(field.data, str) or not field.data.strip(_SPACES):
+        return
+    problem = text_problem(field.data)
     if problem:
         raise ValidationError(problem)
 
