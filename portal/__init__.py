@@ -38,12 +38,16 @@ def _configure(app: Flask, config: dict[str, Any] | None) -> None:
     from flask.helpers import get_debug_flag
 
     from portal.config import (
+        DEFAULT_PUBLIC_URL,
         Config,
+        ConfigError,
         ProductionConfig,
         ProductionConfigError,
         default_database_url,
         production_problems,
         production_selected,
+        public_url_problem,
+        trusted_hosts,
     )
 
     app.config.from_object(Config)
@@ -56,6 +60,17 @@ def _configure(app: Flask, config: dict[str, Any] | None) -> None:
         problems = production_problems(app.config, app.debug or get_debug_flag())
         if problems:
             raise ProductionConfigError("refusing to start in production: " + "; ".join(problems))
+    if not app.config.get("PUBLIC_URL"):
+        app.config["PUBLIC_URL"] = DEFAULT_PUBLIC_URL
+    problem = public_url_problem(app.config["PUBLIC_URL"])
+    if problem:
+        raise ConfigError(problem)
+    if app.config.get("PRODUCTION"):
+        # Any other Host (also one a trusted proxy forwards) is answered 400 by Flask.
+        app.config["TRUSTED_HOSTS"] = trusted_hosts(
+            app.config["PUBLIC_URL"],
+            [*(app.config.get("EXTRA_HOSTS") or []), *(app.config.get("TRUSTED_HOSTS") or [])],
+        )
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = default_database_url(app.instance_path)
     uri = app.config["SQLALCHEMY_DATABASE_URI"]

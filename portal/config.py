@@ -9,8 +9,11 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_SECRET = "dev-only-secret-change-me"
+# Where a developer's `flask run` answers; production must say where the portal is public.
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
 
 
 def default_database_url(instance_path: str) -> str:
@@ -34,6 +37,13 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
     REMEMBER_COOKIE_DURATION = timedelta(days=30)
+    # The address people reach the portal at (scheme, host, optional path): every absolute URL
+    # (QR codes, calendar feeds, Open311 media_url, certificate links) is built on it, never on
+    # the request's Host header. Unset: DEFAULT_PUBLIC_URL, refused in production.
+    PUBLIC_URL = os.environ.get("PUBLIC_URL", "")
+    # Production answers 400 to any Host other than PUBLIC_URL's and these (comma-separated:
+    # "127.0.0.1,localhost" for a health check made on the machine itself).
+    EXTRA_HOSTS = [h.strip() for h in os.environ.get("EXTRA_HOSTS", "").split(",") if h.strip()]
     # Number of reverse proxies (nginx...) in front of gunicorn; 0 ignores X-Forwarded-* headers.
     # PROXY_HOPS is the older name of the same setting.
     TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", os.environ.get("PROXY_HOPS", "0")))
@@ -107,8 +117,23 @@ def production_selected() -> bool:
 MIN_SECRET_LENGTH = 32
 
 
+def public_url_problem(value: str) -> str | None:
+    """Why PUBLIC_URL cannot be used, or None: it must be an http(s) URL with a host and
+    nothing after its path."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+    except ValueError:
+        return f"PUBLIC_URL {value!r} is not a URL"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"PUBLIC_URL {value!r} must look like https://tongxin.example.org[/path]"
+    if parts.query or parts.fragment or parts.username or parts.password:
+        return f"PUBLIC_URL {value!r} must have no user, query or fragment"
+    return None
+
+
 def production_problems(config: dict, debug: bool) -> list[str]:
-    """What stops a production start: a default or short SECRET_KEY, debug on."""
+    """What stops a production start: a default or short SECRET_KEY, debug on, no PUBLIC_URL."""
     problems = []
     secret = config.get("SECRET_KEY") or ""
     if secret == DEFAULT_SECRET:
@@ -117,8 +142,19 @@ def production_problems(config: dict, debug: bool) -> list[str]:
         problems.append(f"SECRET_KEY is shorter than {MIN_SECRET_LENGTH} characters")
     if debug:
         problems.append("debug is on (unset FLASK_DEBUG, drop --debug)")
+    if not config.get("PUBLIC_URL"):
+        problems.append("PUBLIC_URL is not set (the address people reach the portal at)")
     return problems
 
 
-class ProductionConfigError(RuntimeError):
+def trusted_hosts(public_url: str, extra: list[str]) -> list[str]:
+    """The Host values production answers: PUBLIC_URL's host name and the extra ones."""
+    return list(dict.fromkeys([urlsplit(public_url).hostname or "", *extra]))
+
+
+class ConfigError(RuntimeError):
+    """A setting cannot be used; the portal refuses to start."""
+
+
+class ProductionConfigError(ConfigError):
     """The production configuration is unsafe; the portal refuses to start."""

@@ -163,6 +163,7 @@ def app(database_url):
             "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(database_url),
             "SECRET_KEY": "test-secret-key-that-is-long-enough-1234",
             "SERVER_NAME": "localhost",
+            "PUBLIC_URL": "http://localhost",
         }
     )
     app.test_client_class = CSRFClient

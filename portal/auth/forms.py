@@ -1,24 +1,24 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import BooleanField, Form, HiddenField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, HiddenField, PasswordField, SelectField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length, Regexp
 
 from portal.auth.passwords import not_common
+from portal.core.forms import PortalForm, PortalSubForm
 from portal.core.validators import phone_number
 
 USERNAME_RE = r"^[A-Za-z0-9_.-]+$"
 
 
-class LoginForm(FlaskForm):
+class LoginForm(PortalForm):
     identifier = StringField(_l("Username or phone"), validators=[InputRequired(), Length(max=40)])
     password = PasswordField(_l("Password"), validators=[InputRequired(), Length(max=128)])
     remember = BooleanField(_l("Keep me signed in on this device"))
     next = HiddenField()
 
 
-class SignupForm(FlaskForm):
+class SignupForm(PortalForm):
     community_id = SelectField(_l("Community"), coerce=int, validators=[InputRequired()])
     name = StringField(_l("Name"), validators=[InputRequired(), Length(max=40)])
     phone = StringField(_l("Mobile phone"), validators=[InputRequired(), phone_number])
@@ -39,7 +39,7 @@ class SignupForm(FlaskForm):
     )
 
 
-class PasswordChangeForm(FlaskForm):
+class PasswordChangeForm(PortalForm):
     current = PasswordField(_l("Current password"), validators=[InputRequired()])
     password = PasswordField(
         _l("New password"), validators=[InputRequired(), Length(min=8, max=128), not_common]
@@ -50,7 +50,7 @@ class PasswordChangeForm(FlaskForm):
     )
 
 
-class AccountFilterForm(Form):
+class AccountFilterForm(PortalSubForm):
     """The accounts list's search, read from the query string (no CSRF: a GET)."""
 
     q = StringField(
@@ -60,5 +60,5 @@ class AccountFilterForm(Form):
     )
 
 
-class RoleForm(FlaskForm):
+class RoleForm(PortalForm):
     role = SelectField(_l("Role"), validators=[InputRequired()])

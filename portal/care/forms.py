@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import time
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -26,6 +25,7 @@ from portal.care.services import (
     MAX_SKILL,
     TaskInput,
 )
+from portal.core.forms import PortalForm
 from portal.core.labels import choices
 from portal.patrols.schedule_forms import TIME_FORMATS, WEEKDAY_LABELS
 from portal.patrols.scheduling import MAX_CAPACITY, MAX_POINTS_PER_HOUR, MAX_REASON, ShiftPlan
@@ -43,7 +43,7 @@ def optional_sex(value) -> str | None:
     return value or None
 
 
-class EnrolForm(FlaskForm):
+class EnrolForm(PortalForm):
     person_id = SelectField(_l("Resident who consents"), coerce=optional_id, validate_choice=False)
     consent = BooleanField(
         _l("The resident agreed to regular help visits and signed the consent form")
@@ -53,13 +53,13 @@ class EnrolForm(FlaskForm):
     )
 
 
-class PreferenceForm(FlaskForm):
+class PreferenceForm(PortalForm):
     volunteer_sex = SelectField(
         _l("Who may visit"), choices=_sex_choices, coerce=optional_sex, validate_choice=False
     )
 
 
-class TaskForm(FlaskForm):
+class TaskForm(PortalForm):
     household_ids = MultiCheckboxField(_l("Households"), coerce=int, validate_choice=False)
     category_id = SelectField(_l("Kind of help"), coerce=optional_id, validate_choice=False)
     title = StringField(_l("Title"), filters=[strip], validators=[Length(max=100)])
@@ -148,21 +148,21 @@ DEFAULT_START = time(9, 0)
 DEFAULT_END = time(10, 0)
 
 
-class EndTaskForm(FlaskForm):
+class EndTaskForm(PortalForm):
     reason = TextAreaField(
         _l("Reason (sent to the volunteers)"), filters=[strip], validators=[Length(max=MAX_REASON)]
     )
 
 
-class DoorCodeForm(FlaskForm):
+class DoorCodeForm(PortalForm):
     code = StringField(_l("Code on the door card"), filters=[strip], validators=[Length(max=20)])
 
 
-class ReportForm(FlaskForm):
+class ReportForm(PortalForm):
     note = TextAreaField(_l("Short note"), filters=[strip], validators=[Length(max=MAX_NOTE)])
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(PortalForm):
     came = MultiCheckboxField(_l("Who came"), coerce=int, validate_choice=False)
     rating = RadioField(
         _l("Rating"),

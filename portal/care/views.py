@@ -31,6 +31,7 @@ from portal.care.forms import (
 from portal.care.models import CareHousehold, HelpTask
 from portal.core.errors import DomainError
 from portal.core.timeutil import local_today, now_utc
+from portal.core.urls import external_url
 from portal.extensions import db
 from portal.help.intake import category_name
 from portal.htmx import render
@@ -167,7 +168,7 @@ def preference(care_id: int):
 
 def _door_svg(care: CareHousehold) -> Markup:
     buffer = io.BytesIO()
-    url = url_for("duty.checkin_code", code=care.door_code, _external=True)
+    url = external_url("duty.checkin_code", code=care.door_code)
     segno.make(url, error="m").save(
         buffer, kind="svg", scale=6, border=2, title=_("Check-in QR code"), xmldecl=False
     )

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import DateField, StringField
 from wtforms.validators import InputRequired, Length
 
+from portal.core.forms import PortalForm
 from portal.places.forms import strip
 
 
-class CertificateForm(FlaskForm):
+class CertificateForm(PortalForm):
     """A period and, optionally, an identity card number (checked, then only kept masked)."""
 
     period_start = DateField(_l("From"), validators=[InputRequired()])

@@ -13,6 +13,7 @@ from portal.certificates.forms import CertificateForm
 from portal.certificates.models import Certificate
 from portal.core.errors import DomainError
 from portal.core.timeutil import local_today
+from portal.core.urls import external_url
 from portal.extensions import db
 from portal.htmx import render
 from portal.people.models import Person
@@ -128,7 +129,7 @@ def pdf_file(number: str):
     # Not the holder nor a manager of its community: as if it did not exist.
     if certificate is None or not _may_download(certificate):
         abort(404)
-    verify_url = url_for("certificates.verify", number=certificate.number, _external=True)
+    verify_url = external_url("certificates.verify", number=certificate.number)
     body = pdf.render_certificate(certificate, verify_url)
     response = Response(body, mimetype="application/pdf")
     response.headers["Content-Disposition"] = (

@@ -6,6 +6,9 @@ from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+# How far ahead a person may schedule something (a shift, a series, household help, a reward's
+# availability): far enough for any real plan, near enough that a typo (2062, 9999) is caught.
+SCHEDULE_YEARS_AHEAD = 2
 
 
 def now_utc() -> datetime:
@@ -24,3 +27,13 @@ def to_local(moment: datetime) -> datetime:
 def local_to_utc(day: date, at: time) -> datetime:
     """A local date and wall-clock time as an aware UTC datetime."""
     return datetime.combine(day, at, tzinfo=LOCAL_TZ).astimezone(UTC)
+
+
+def latest_schedulable(today: date) -> date:
+    """The last date anything may be scheduled on: two years after ``today`` (a 29 February
+    gives 28 February)."""
+    year = today.year + SCHEDULE_YEARS_AHEAD
+    try:
+        return today.replace(year=year)
+    except ValueError:
+        return today.replace(year=year, day=28)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import date
 
 from flask_babel import lazy_gettext as _l
 from wtforms.validators import ValidationError
+
+from portal.core.timeutil import latest_schedulable
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 
@@ -78,9 +81,28 @@ def text_problem(value: str | None) -> str | None:
     return None
 
 
+def too_far_ahead(day: date | None, today: date) -> str | None:
+    """The message for a scheduled date after latest_schedulable(today), or None."""
+    if day is None or day <= latest_schedulable(today):
+        return None
+    return str(
+        _l(
+            "Choose a date within two years from today (%(last)s at the latest).",
+            last=latest_schedulable(today).isoformat(),
+        )
+    )
+
+
+# What people type as space (str.strip() would also take \x1c-\x1f and \x85 for space).
+_SPACES = " \t\r\n\u3000"
+
+
 def plain_text(form, field) -> None:
-    """WTForms validator: the field's text passes text_problem()."""
-    problem = text_problem(field.data if isinstance(field.data, str) else None)
+    """WTForms validator: the field's text passes text_problem(). Text of ordinary spaces only
+    counts as empty, as the services strip it: the field's own rule (required or not) decides."""
+    if not isinstance(field.data, str) or not field.data.strip(_SPACES):
+        return
+    problem = text_problem(field.data)
     if problem:
         raise ValidationError(problem)
 
@@ -129,8 +151,6 @@ def normalise_id_number(value: str | None) -> str:
 def valid_id_number(value: str | None) -> bool:
     """An 18-character identity number with a real date of birth and the right check
     character (ISO 7064 MOD 11-2, as GB 11643-1999 prescribes)."""
-    from datetime import date
-
     number = normalise_id_number(value)
     if not ID_NUMBER_RE.match(number):
         return False

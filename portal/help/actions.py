@@ -28,6 +28,7 @@ from portal.auth.models import User
 from portal.core.errors import DomainError
 from portal.core.photos import PreparedPhoto, store_photo
 from portal.core.timeutil import now_utc
+from portal.core.validators import text_problem
 from portal.extensions import db
 from portal.help.access import parties_for
 from portal.help.models import OPEN_STATUSES, HelpRequest, RequestEvent, RequestPhoto
@@ -72,6 +73,9 @@ def _bounded(data: Mapping[str, Any], name: str, limit: int, *, required: bool) 
         raise DomainError({name: _("Please fill in this field.")})
     if len(value) > limit:
         raise DomainError({name: _("At most %(n)d characters, please.", n=limit)})
+    problem = text_problem(value)
+    if problem:
+        raise DomainError({name: problem})
     return value
 
 

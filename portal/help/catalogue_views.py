@@ -6,13 +6,13 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, url_f
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import BooleanField, IntegerField, RadioField, SelectField, StringField
 from wtforms.validators import Length, Optional
 
 from portal.access import community_ids, get_scoped_or_404, roles_required
 from portal.core.errors import DomainError
+from portal.core.forms import PortalForm
 from portal.extensions import db
 from portal.help import apikeys
 from portal.help import catalogue as services
@@ -49,7 +49,7 @@ def category_kind(kind: str) -> str:
     return str(services.KIND_LABELS.get(kind, kind))
 
 
-class CategoryForm(FlaskForm):
+class CategoryForm(PortalForm):
     name_zh = StringField(_l("Name in Chinese"), validators=[Length(max=60)])
     name_en = StringField(_l("Name in English"), validators=[Length(max=80)])
     description = StringField(_l("Description"), validators=[Length(max=300)])
@@ -70,7 +70,7 @@ class CategoryForm(FlaskForm):
     public = BooleanField(_l("Public in Open311 (a problem in a public space)"))
 
 
-class MajorForm(FlaskForm):
+class MajorForm(PortalForm):
     name_zh = StringField(_l("Name in Chinese"), validators=[Length(max=60)])
     name_en = StringField(_l("Name in English"), validators=[Length(max=80)])
     description = StringField(_l("Description"), validators=[Length(max=300)])
@@ -83,7 +83,7 @@ class MajorForm(FlaskForm):
     active = BooleanField(_l("Offered for new requests"))
 
 
-class KeyForm(FlaskForm):
+class KeyForm(PortalForm):
     name = StringField(_l("Application name"), validators=[Length(max=80)])
 
 

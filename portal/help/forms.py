@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
 
+from portal.core.forms import PortalForm
 from portal.help.intake import LABELS, category_name
 from portal.help.models import Category
 from portal.volunteers.forms import options
 
 
-class RequestForm(FlaskForm):
+class RequestForm(PortalForm):
     # Only narrows the category list (by htmx); the category itself is what counts.
     major = SelectField(_l("Kind of help"), validate_choice=False)
     category = SelectField(_l("Category"), validate_choice=False)

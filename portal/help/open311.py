@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request, url_for
+from flask import Blueprint, Response, current_app, request
 from flask_babel import gettext as _
 from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import aliased, joinedload
@@ -34,6 +34,7 @@ from werkzeug.routing import BuildError
 from portal.core.pagecache import Scope, cached_page
 from portal.core.stamps import read_stamp
 from portal.core.timeutil import now_utc, to_local
+from portal.core.urls import external_url
 from portal.core.validators import text_problem
 from portal.database import read_outside_transaction
 from portal.extensions import csrf, db
@@ -300,11 +301,11 @@ def discovery(fmt: str):
             " required when several communities are served; a POST takes an api_key that a"
             " community secretary creates."
         ),
-        "key_service": url_for("catalogue.keys", _external=True),
+        "key_service": external_url("catalogue.keys"),
         "endpoints": [
             {
                 "specification": SPECIFICATION,
-                "url": url_for("open311.discovery", fmt=fmt, _external=True).rsplit("/", 1)[0],
+                "url": external_url("open311.discovery", fmt=fmt).rsplit("/", 1)[0],
                 "changeset": CHANGESET,
                 "type": "production",
                 "formats": ["text/xml", "application/json"],
@@ -397,7 +398,7 @@ def _media_urls(ids: Iterable[int]) -> dict[int, str]:
     urls = {}
     for request_id, photo_id in db.session.execute(first):
         try:
-            urls[request_id] = url_for("help.photo", photo_id=photo_id, _external=True)
+            urls[request_id] = external_url("help.photo", photo_id=photo_id)
         except BuildError:  # the photo route is not there: no media
             break
     return urls

@@ -10,7 +10,6 @@ import secrets
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
-from flask import url_for
 from flask_babel import gettext as _
 from icalendar import Calendar, Event, Timezone
 from sqlalchemy import String, and_, cast, exists, literal, or_, select, update
@@ -19,6 +18,7 @@ from sqlalchemy.orm import joinedload
 from portal.auth.models import User
 from portal.core.labels import label
 from portal.core.timeutil import LOCAL_TZ, now_utc, to_local
+from portal.core.urls import external_url
 from portal.extensions import db
 from portal.notifications.models import Notification
 from portal.patrols.models import Shift, Signup
@@ -119,7 +119,7 @@ def shift_event(shift: Shift, now: datetime, stops: list[Stop]) -> Event:
     if shift.meeting_point:
         event.add("location", shift.meeting_point)
     event.add("description", _description(shift, stops))
-    event.add("url", url_for("shifts.detail", shift_id=shift.id, _external=True))
+    event.add("url", external_url("shifts.detail", shift_id=shift.id))
     event.add("status", "CANCELLED" if shift.status == "cancelled" else "CONFIRMED")
     return event
 

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from portal.core.forms import PortalForm
 from portal.core.labels import choices as label_choices
 from portal.patrols.attendance import DESCRIPTION_MAX, LOCATION_MAX, NOTE_MAX, SUMMARY_MAX
 from portal.patrols.codes import normalise_code
 from portal.volunteers.forms import options
 
 
-class CheckinForm(FlaskForm):
+class CheckinForm(PortalForm):
     code = StringField(
         _l("Check-in code"),
         filters=[normalise_code],
@@ -25,21 +25,21 @@ class CheckinForm(FlaskForm):
     )
 
 
-class AttendanceForm(FlaskForm):
+class AttendanceForm(PortalForm):
     # Unknown values get the service's own message (attendance.mark_attendance).
     attendance = SelectField(
         _l("Attendance"), choices=options(label_choices("attendance")), validate_choice=False
     )
 
 
-class DoorVisitForm(FlaskForm):
+class DoorVisitForm(PortalForm):
     outcome = SelectField(
         _l("Outcome"), choices=options(label_choices("visit_outcome")), validate_choice=False
     )
     note = StringField(_l("Note"), validators=[Length(max=NOTE_MAX)])
 
 
-class ReportForm(FlaskForm):
+class ReportForm(PortalForm):
     summary = TextAreaField(
         _l("What the patrol saw"),
         validators=[
@@ -49,7 +49,7 @@ class ReportForm(FlaskForm):
     )
 
 
-class HazardForm(FlaskForm):
+class HazardForm(PortalForm):
     description = TextAreaField(
         _l("Hazard"),
         validators=[

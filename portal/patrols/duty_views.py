@@ -16,6 +16,7 @@ from portal.core.errors import DomainError
 from portal.core.labels import label
 from portal.core.photos import accepts_photos, photo_path, uploaded_photo
 from portal.core.timeutil import now_utc
+from portal.core.urls import external_url
 from portal.extensions import db
 from portal.htmx import render, wants_fragment
 from portal.patrols import attendance as services
@@ -69,7 +70,7 @@ def _first_error(form) -> str:
 
 
 def _checkin_url(shift: Shift) -> str:
-    return url_for("duty.checkin", shift_id=shift.id, code=shift.checkin_code, _external=True)
+    return external_url("duty.checkin", shift_id=shift.id, code=shift.checkin_code)
 
 
 @bp.get("/shifts/<int:shift_id>/lead")

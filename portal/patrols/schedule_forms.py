@@ -8,11 +8,9 @@ user's community and the service checks every id again, with its own message.
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
     FieldList,
-    Form,
     FormField,
     IntegerField,
     SelectChoice,
@@ -23,6 +21,7 @@ from wtforms import (
 )
 from wtforms.validators import Length, NumberRange, Optional
 
+from portal.core.forms import PortalForm, PortalSubForm
 from portal.core.labels import choices
 from portal.patrols.models import SHIFT_KINDS
 from portal.patrols.scheduling import (
@@ -57,7 +56,7 @@ def _kinds() -> list[SelectChoice]:
     return [choice for choice in _options("shift_kind") if choice.value in SHIFT_KINDS]
 
 
-class StopForm(Form):
+class StopForm(PortalSubForm):
     """One stop of a route: a building of the shift's grid, or a free-text checkpoint."""
 
     building_id = SelectField(_l("Building"), coerce=optional_id, validate_choice=False)
@@ -66,7 +65,7 @@ class StopForm(Form):
     )
 
 
-class _PlanForm(FlaskForm):
+class _PlanForm(PortalForm):
     """The fields every shift and series share."""
 
     title = StringField(_l("Title"), filters=[strip], validators=[Length(max=100)])
@@ -150,7 +149,7 @@ class SeriesEditForm(_PlanForm):
     from_date = DateField(_l("Apply from"), name="from", validators=[Optional()])
 
 
-class ShiftCancelForm(FlaskForm):
+class ShiftCancelForm(PortalForm):
     reason = TextAreaField(
         _l("Reason (sent to the volunteers)"),
         filters=[strip],
@@ -158,7 +157,7 @@ class ShiftCancelForm(FlaskForm):
     )
 
 
-class SeriesCancelForm(FlaskForm):
+class SeriesCancelForm(PortalForm):
     from_date = DateField(_l("Cancel from"), name="from", validators=[Optional()])
     reason = TextAreaField(
         _l("Reason (sent to the volunteers)"),
@@ -167,7 +166,7 @@ class SeriesCancelForm(FlaskForm):
     )
 
 
-class RouteForm(FlaskForm):
+class RouteForm(PortalForm):
     """The route alone, read from the query string when the grid changes (htmx)."""
 
     class Meta:
@@ -177,7 +176,7 @@ class RouteForm(FlaskForm):
     route = FieldList(FormField(StopForm), max_entries=MAX_STOPS)
 
 
-class CoverageFilterForm(FlaskForm):
+class CoverageFilterForm(PortalForm):
     """Read from the query string: the community a subdistrict admin looks at."""
 
     class Meta:

@@ -30,6 +30,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from portal.auth.models import User
 from portal.core.errors import DomainError
 from portal.core.timeutil import local_to_utc, now_utc, to_local
+from portal.core.validators import too_far_ahead
 from portal.database import utcnow
 from portal.extensions import db
 from portal.notifications.services import notify
@@ -421,8 +422,13 @@ def create_shift(
     now = now or now_utc()
     errors: dict[str, str] = {}
     values = _check_plan(community_id, actor, plan, errors)
+    today = to_local(now).date()
     if day is None:
         errors["day"] = _("Enter the date.")
+    elif day < today:  # before computing its moments: 0001-01-01 00:30 local is before year 1 UTC
+        errors["day"] = _("A shift cannot start in the past.")
+    elif too_far_ahead(day, today):
+        errors["day"] = too_far_ahead(day, today)
     elif plan.start_time is not None and plan.end_time is not None and "end_time" not in errors:
         starts_at, ends_at = moments(day, plan.start_time, plan.end_time)
         if starts_at <= now:
@@ -464,8 +470,13 @@ def update_shift(
     errors: dict[str, str] = {}
     values = _check_plan(shift.community_id, actor, plan, errors)
     times_changed = False
+    today = to_local(now).date()
     if day is None:
         errors["day"] = _("Enter the date.")
+    elif day < today and day != to_local(shift.starts_at).date():
+        errors["day"] = _("A shift cannot start in the past.")
+    elif too_far_ahead(day, today):
+        errors["day"] = too_far_ahead(day, today)
     elif plan.start_time is not None and plan.end_time is not None and "end_time" not in errors:
         starts_at, ends_at = moments(day, plan.start_time, plan.end_time)
         times_changed = (starts_at, ends_at) != (shift.starts_at, shift.ends_at)
@@ -583,10 +594,14 @@ def _series_dates_errors(
         errors["starts_on"] = _("Enter the first date.")
     elif starts_on < today:
         errors["starts_on"] = _("A series cannot start in the past.")
+    elif too_far_ahead(starts_on, today):
+        errors["starts_on"] = too_far_ahead(starts_on, today)
     if ends_on is None:
         errors["ends_on"] = _("A series needs an end date: a series with no end is not allowed.")
     elif starts_on is not None and ends_on < starts_on:
         errors["ends_on"] = _("The end date cannot be before the first date.")
+    elif too_far_ahead(ends_on, today):
+        errors["ends_on"] = too_far_ahead(ends_on, today)
     if errors.keys() & {"weekdays", "starts_on", "ends_on"}:
         return None
     rule = build_rrule(days, ends_on)

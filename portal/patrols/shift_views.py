@@ -18,16 +18,17 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from sqlalchemy.orm import joinedload
 from wtforms import BooleanField, DateField, SelectField
 from wtforms.validators import Optional
 
 from portal.access import community_ids, get_scoped_or_404, grid_ids, require_grid, roles_required
 from portal.core.errors import DomainError
+from portal.core.forms import PortalForm
 from portal.core.labels import label
 from portal.core.pagecache import cached_page
 from portal.core.timeutil import local_today, now_utc
+from portal.core.urls import external_url
 from portal.database import commit_keeping_loaded
 from portal.extensions import db
 from portal.htmx import render, wants_fragment
@@ -46,7 +47,7 @@ SCHEDULERS = ("grid_worker", "secretary")
 CHANGED_EVENT = "signup-changed"
 
 
-class ShiftFilterForm(FlaskForm):
+class ShiftFilterForm(PortalForm):
     class Meta:
         csrf = False  # a GET search form
 
@@ -298,7 +299,7 @@ def mine():
     person = _person()
     if person is None:
         abort(403)
-    feed_url = url_for("shifts.calendar_feed", token=_calendar_token(), _external=True)
+    feed_url = external_url("shifts.calendar_feed", token=_calendar_token())
     person_id = current_user.person_id
     now = now_utc()
     per_page = current_app.config["PAGE_SIZE"]

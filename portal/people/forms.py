@@ -4,10 +4,8 @@ from datetime import date
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
-    Form,
     IntegerField,
     PasswordField,
     RadioField,
@@ -27,6 +25,7 @@ from wtforms.validators import (
 from wtforms.widgets import HiddenInput
 
 from portal.auth.forms import USERNAME_RE
+from portal.core.forms import PortalForm, PortalSubForm
 from portal.core.labels import LABELS
 from portal.core.validators import phone_number, strong_password
 
@@ -58,7 +57,7 @@ def birth_year_range(form, field) -> None:
             )
 
 
-class PersonForm(FlaskForm):
+class PersonForm(PortalForm):
     """A resident's record. The household comes either from ``household_id`` (fixed by the
     household page) or from a building plus a room number."""
 
@@ -95,7 +94,7 @@ class PersonForm(FlaskForm):
         return {name for name in LABELS["care_flag"] if getattr(self, name).data}
 
 
-class MatchForm(FlaskForm):
+class MatchForm(PortalForm):
     """Match a self-registered account to a household: a building and a room number."""
 
     building_id = SelectField(_l("Building"), coerce=_optional_int, validate_choice=False)
@@ -104,7 +103,7 @@ class MatchForm(FlaskForm):
     )
 
 
-class AccountForm(FlaskForm):
+class AccountForm(PortalForm):
     username = StringField(
         _l("Username"),
         filters=[_strip],
@@ -124,7 +123,7 @@ class AccountForm(FlaskForm):
     )
 
 
-class ResidentFilterForm(Form):
+class ResidentFilterForm(PortalSubForm):
     """The residents list's search and filters, read from the query string (no CSRF: a GET)."""
 
     q = StringField(_l("Name or phone"), filters=[_strip], validators=[Length(max=40)])

@@ -8,7 +8,6 @@ No form has a community field: the community always comes from the signed-in use
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     IntegerField,
     SelectChoice,
@@ -20,6 +19,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from portal.core.forms import PortalForm
 from portal.core.labels import choices
 
 
@@ -49,13 +49,13 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class GridForm(FlaskForm):
+class GridForm(PortalForm):
     name = StringField(_l("Name"), filters=[strip], validators=[DataRequired(), Length(max=80)])
     description = TextAreaField(_l("Description"), filters=[strip], validators=[Length(max=500)])
     worker_ids = MultiCheckboxField(_l("Grid workers"), coerce=optional_id, validate_choice=False)
 
 
-class EstateForm(FlaskForm):
+class EstateForm(PortalForm):
     name = StringField(_l("Name"), filters=[strip], validators=[DataRequired(), Length(max=80)])
     kind = SelectField(
         _l("Kind"),
@@ -66,7 +66,7 @@ class EstateForm(FlaskForm):
     address = StringField(_l("Address"), filters=[strip], validators=[Length(max=200)])
 
 
-class BuildingForm(FlaskForm):
+class BuildingForm(PortalForm):
     estate_id = SelectField(
         _l("Estate"), coerce=optional_id, validate_choice=False, validators=[InputRequired()]
     )
@@ -84,13 +84,13 @@ class BuildingForm(FlaskForm):
     captain_id = SelectField(_l("Building captain"), coerce=optional_id, validate_choice=False)
 
 
-class EntranceForm(FlaskForm):
+class EntranceForm(PortalForm):
     name = StringField(
         _l("Entrance name"), filters=[strip], validators=[DataRequired(), Length(max=40)]
     )
 
 
-class HouseholdForm(FlaskForm):
+class HouseholdForm(PortalForm):
     room = StringField(
         _l("Room number"), filters=[strip], validators=[DataRequired(), Length(max=20)]
     )

@@ -8,10 +8,10 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import DateField, DecimalField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, StopValidation
 
+from portal.core.forms import PortalForm
 from portal.core.labels import LABELS
 from portal.help.catalogue import MAX_POINTS as MAX_CATEGORY_POINTS
 from portal.patrols.scheduling import MAX_POINTS_PER_HOUR
@@ -91,7 +91,7 @@ def _whole(label, high: int, message) -> WholeNumberField:
     )
 
 
-class RulesForm(FlaskForm):
+class RulesForm(PortalForm):
     """The fixed rules; a multiplier per volunteer type is added below, and a field per
     category by ``rules_form``."""
 
@@ -156,7 +156,7 @@ def rules_form(categories, category_name, **kwargs) -> RulesForm:
     return form_class(**kwargs)
 
 
-class AdjustForm(FlaskForm):
+class AdjustForm(PortalForm):
     points = WholeNumberField(
         _l("Points to add (negative to take away)"),
         validators=[
@@ -198,7 +198,7 @@ class AdjustForm(FlaskForm):
     )
 
 
-class ReverseForm(FlaskForm):
+class ReverseForm(PortalForm):
     reason = StringField(
         _l("Reason for the reversal"),
         validators=[
@@ -221,7 +221,7 @@ def _kind_choices(blank):
     return options([("", blank), *ENTRY_KIND_LABELS.items()])
 
 
-class LedgerFilterForm(FlaskForm):
+class LedgerFilterForm(PortalForm):
     """Read from the query string; a value that does not parse simply means "any"."""
 
     class Meta:
@@ -234,7 +234,7 @@ class LedgerFilterForm(FlaskForm):
     community = SelectField(_l("Community"), coerce=_safe_int, validate_choice=False)
 
 
-class PartyFilterForm(FlaskForm):
+class PartyFilterForm(PortalForm):
     class Meta:
         csrf = False
 

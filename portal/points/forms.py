@@ -4,10 +4,10 @@ with the translated labels of ledger kinds."""
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, SelectField
 from wtforms.validators import Optional
 
+from portal.core.forms import PortalForm
 from portal.core.labels import LABELS
 from portal.volunteers.forms import choices, optional_int, options
 
@@ -32,7 +32,7 @@ SCOPE_LABELS = {
 PERIOD_LABELS = LABELS["points_period"]
 
 
-class HistoryFilterForm(FlaskForm):
+class HistoryFilterForm(PortalForm):
     """Read from the query string; a value that does not parse simply means "any"."""
 
     class Meta:
@@ -47,7 +47,7 @@ class HistoryFilterForm(FlaskForm):
     date_to = DateField(_l("To"), validators=[Optional()])
 
 
-class LeaderboardForm(FlaskForm):
+class LeaderboardForm(PortalForm):
     """Filled with the board actually shown (defaults resolved), not with the raw query string."""
 
     class Meta:
@@ -66,7 +66,7 @@ class LeaderboardForm(FlaskForm):
     )
 
 
-class ListingForm(FlaskForm):
+class ListingForm(PortalForm):
     """Consent to appear on leaderboards: the opt-in button sends ``listed``, withdrawing not."""
 
     listed = BooleanField(_l("Show me on leaderboards"))

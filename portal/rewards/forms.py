@@ -7,11 +7,11 @@ portal.rewards.services.check_reward, so every message shows at once.
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import Optional
 
+from portal.core.forms import PortalForm
 from portal.places.forms import strip
 from portal.rewards.services import RewardValues
 from portal.volunteers.forms import options
@@ -43,7 +43,7 @@ class LenientDateField(DateField):
             raise ValueError(_l("Enter a date such as 2026-12-01.")) from None
 
 
-class RewardForm(FlaskForm):
+class RewardForm(PortalForm):
     name = StringField(_l("Name"), filters=[strip], render_kw={"required": True})
     description = TextAreaField(_l("Description"), filters=[strip])
     # What a photo may be is decided by decoding it (portal.core.photos), not by its name.
@@ -72,7 +72,7 @@ class RewardForm(FlaskForm):
         return {name for name, errors in self.errors.items() if errors}
 
 
-class CancelForm(FlaskForm):
+class CancelForm(PortalForm):
     reason = TextAreaField(_l("Reason for the cancellation"), filters=[strip])
 
 
@@ -83,7 +83,7 @@ STATUS_LABELS = {
 }
 
 
-class RedemptionFilterForm(FlaskForm):
+class RedemptionFilterForm(PortalForm):
     class Meta:
         csrf = False  # a GET search form
 

@@ -256,6 +256,8 @@ def cancel(redemption_id: int):
     form = CancelForm()
     typed = form.reason.data or ""
     try:
+        if not form.validate() and form.reason.errors:  # control characters and the like
+            raise DomainError({"reason": form.reason.errors[0]})
         refund = services.cancel_redemption(redemption, typed, current_user.id)
         points = refund.points
     except DomainError as error:

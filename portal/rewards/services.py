@@ -23,7 +23,8 @@ from sqlalchemy.orm import joinedload
 
 from portal.core.errors import DomainError
 from portal.core.photos import PreparedPhoto, chosen, delete_photo, store_photo
-from portal.core.timeutil import now_utc
+from portal.core.timeutil import local_today, now_utc
+from portal.core.validators import too_far_ahead
 from portal.database import insert_unless_conflict
 from portal.extensions import db
 from portal.notifications.services import notify
@@ -61,10 +62,15 @@ class RewardValues:
     active: bool = True
 
 
-def check_reward(values: RewardValues, *, creating: bool, skip: set[str] | None = None) -> dict:
+def check_reward(
+    values: RewardValues, *, creating: bool, skip: set[str] | None = None, today: date | None = None
+) -> dict:
     """Every rule a reward must meet, as {field: message}; ``skip`` names fields that already
-    carry a message (e.g. not a number), so each field shows one message."""
+    carry a message (e.g. not a number), so each field shows one message. Its window lies
+    within two years from ``today`` (default: the local date), and a new reward's does not end
+    before today."""
     skip = skip or set()
+    today = today or local_today()
     errors: dict[str, str] = {}
     name = values.name.strip()
     if not name:
@@ -95,6 +101,11 @@ def check_reward(values: RewardValues, *, creating: bool, skip: set[str] | None 
     start, end = values.available_from, values.available_until
     if start is not None and end is not None and end < start:
         errors["available_until"] = _("The last day cannot be before the first day.")
+    elif creating and end is not None and end < today:
+        errors["available_until"] = _("The last day has already passed.")
+    for name, day in (("available_from", start), ("available_until", end)):
+        if too_far_ahead(day, today):
+            errors.setdefault(name, too_far_ahead(day, today))
     return {field: message for field, message in errors.items() if field not in skip}
 
 

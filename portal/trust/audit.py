@@ -146,6 +146,15 @@ def record_now(action: str, outcome: str = "ok", **kwargs: object) -> None:
 # --- reading the log (secretaries: their community; subdistrict admins: their subdistrict) -------
 
 
+# Typed filter dates are held inside these: 0001-01-01 or 9999-12-31 would overflow when turned
+# into UTC instants (a 500), and find the same rows as these do.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9000, 12, 31)
+
+
+def _bounded_day(day: date | None) -> date | None:
+    return None if day is None else min(max(day, FIRST_DAY), LAST_DAY)
+
+
 @dataclass
 class AuditFilters:
     """The log page's filters, already cleaned: an unknown value is None (meaning "any")."""
@@ -163,8 +172,8 @@ class AuditFilters:
             action=action if action in AUDIT_ACTIONS else None,
             outcome=outcome if outcome in AUDIT_OUTCOMES else None,
             actor=(actor or "").strip()[:40],
-            date_from=date_from,
-            date_to=date_to,
+            date_from=_bounded_day(date_from),
+            date_to=_bounded_day(date_to),
             community=community,
         )
 

@@ -8,13 +8,13 @@ from flask import Blueprint, abort, current_app, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Optional
 
 from portal.access import community_ids, roles_required
 from portal.core.exports import FORMATS, export_response
+from portal.core.forms import PortalForm
 from portal.core.labels import LABELS, label
 from portal.core.timeutil import local_today, to_local
 from portal.extensions import db
@@ -38,7 +38,7 @@ def _safe_int(value: object) -> int | None:
     return number if 0 < number < MAX_ID else None
 
 
-class AuditFilterForm(FlaskForm):
+class AuditFilterForm(PortalForm):
     """Read from the query string; a value that does not parse simply means "any"."""
 
     class Meta:

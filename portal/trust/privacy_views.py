@@ -8,12 +8,12 @@ from flask import Blueprint, Response, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, logout_user
-from flask_wtf import FlaskForm
 from wtforms import PasswordField
 from wtforms.validators import InputRequired, Length
 
 from portal.auth.session import fresh_session
 from portal.core.errors import DomainError
+from portal.core.forms import PortalForm
 from portal.core.timeutil import local_today
 from portal.extensions import db
 from portal.htmx import render, wants_fragment
@@ -24,7 +24,7 @@ bp = Blueprint("privacy", __name__, url_prefix="/me")
 CONSENTS_EVENT = "consents-changed"
 
 
-class EraseForm(FlaskForm):
+class EraseForm(PortalForm):
     password = PasswordField(_l("Your password"), validators=[InputRequired(), Length(max=128)])
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, StopValidation
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from portal.core.forms import PortalForm
 from portal.core.labels import choices as label_choices
 
 # Usual availability: stored as comma-separated codes in Volunteer.availability.
@@ -51,7 +51,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class VolunteerForm(FlaskForm):
+class VolunteerForm(PortalForm):
     types = MultiCheckboxField(
         _l("I want to serve as"),
         choices=choices("volunteer_type"),
@@ -72,7 +72,7 @@ class VolunteerForm(FlaskForm):
     )
 
 
-class RejectForm(FlaskForm):
+class RejectForm(PortalForm):
     reason = TextAreaField(
         _l("Reason for rejection"),
         validators=[
@@ -82,7 +82,7 @@ class RejectForm(FlaskForm):
     )
 
 
-class RosterFilterForm(FlaskForm):
+class RosterFilterForm(PortalForm):
     """Read from the query string; a value that does not parse simply means "any"."""
 
     class Meta:

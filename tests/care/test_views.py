@@ -109,8 +109,8 @@ def test_a_grid_worker_plans_a_daily_task_and_bad_input_saves_nothing(client, au
     body = response.get_data(as_text=True)
     assert "a series with no end is not allowed" in body
     assert "钥匙在门卫处" in body
-    # Over 500 occurrences.
-    far = (local_today() + timedelta(days=800)).isoformat()
+    # Over 500 occurrences (daily for 600 days: still within the two years a date may reach).
+    far = (local_today() + timedelta(days=600)).isoformat()
     body = client.post(url, data=_task_form(a, ends_on=far, volunteer_sex="female")).get_data(
         as_text=True
     )
@@ -527,3 +527,27 @@ def test_the_door_cards_qr_code_checks_in_through_the_common_check_in_page(
     out = client.post(f"/shifts/{shift.id}/checkout", follow_redirects=True)
     assert "the household confirms it and your hours" in out.get_data(as_text=True)
     assert db.session.scalar(select(Signup.hours_recorded_at)) is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"repeat": "once", "day": (local_today() + timedelta(days=3 * 365)).isoformat()},
+        {"repeat": "once", "day": "9999-12-31"},
+        {"ends_on": (local_today() + timedelta(days=3 * 365)).isoformat(), "weekdays": ["MO"]},
+    ],
+    ids=["once in three years", "once on 9999-12-31", "weekly until three years ahead"],
+)
+def test_household_help_is_planned_within_two_years(client, auth, care_world, data):
+    a = care_world.a
+    _enrol(client, auth, a)
+    care = _care(a)
+    client.post("/logout")
+    auth.login(a.gridworker.username)
+    client.post("/language", data={"lang": "en"})
+    response = client.post(f"/care/tasks/new?care={care.id}", data=_task_form(a, **data))
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    assert "Choose a date within two years from today" in body
+    assert "钥匙在门卫处" in body
+    assert _count(HelpTask) == 0 and _count(Shift) == 0 and _count(ShiftSeries) == 0

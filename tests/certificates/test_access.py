@@ -133,3 +133,21 @@ def test_htmx_errors_go_to_the_flash_area(client, auth, cert_scene, certs):
     auth.login("admin_a")
     response = client.get("/certificates", headers=CERT_HX)
     assert response.headers.get("HX-Retarget") == "#flash"
+
+
+def test_the_verification_link_ignores_a_forged_host(app, client, auth, cert_scene, monkeypatch):
+    from portal.certificates import pdf
+
+    cert_make(cert_scene.a.volunteer.person, A_NUMBER, community=cert_scene.a.community)
+    app.config["SERVER_NAME"] = None  # url_for would then follow the Host header
+    links = []
+    render = pdf.render_certificate
+    monkeypatch.setattr(
+        pdf, "render_certificate", lambda c, url: links.append(url) or render(c, url)
+    )
+    auth.login("volunteer_a")
+    cookie = client.get_cookie("session", domain="localhost")
+    client.set_cookie("session", cookie.value, domain="evil.example")
+    response = client.get(f"/certificates/{A_NUMBER}/pdf", headers={"Host": "evil.example"})
+    assert response.status_code == 200
+    assert links == [f"http://localhost/certificates/{A_NUMBER}"]

@@ -175,3 +175,18 @@ def test_signup_of_another_shift_is_not_found(client, auth, duty_scene):
     )
     assert response.status_code == 404
     assert duty_reload(Signup, stranger.id).attendance is None
+
+
+def test_qr_code_ignores_a_forged_host(app, client, auth, duty_scene):
+    shift = duty_scene.shift
+    app.config["SERVER_NAME"] = None  # url_for would then follow the Host header
+    auth.login("leader_a")
+    cookie = client.get_cookie("session", domain="localhost")
+    client.set_cookie("session", cookie.value, domain="evil.example")
+    response = client.get(f"/shifts/{shift.id}/qr.svg", headers={"Host": "evil.example"})
+    assert response.status_code == 200
+    expected_url = f"http://localhost/shifts/{shift.id}/checkin?code={shift.checkin_code}"
+    buffer = io.BytesIO()
+    segno.make(expected_url, error="m").save(buffer, kind="svg", scale=6, border=2)
+    expected = ET.fromstring(buffer.getvalue()).find(f"{SVG}path").get("d")
+    assert ET.fromstring(response.data).find(f"{SVG}path").get("d") == expected

@@ -7,12 +7,13 @@ from __future__ import annotations
 import html
 import io
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from PIL import ExifTags, Image
 from sqlalchemy import func, select
 
+from portal.core.timeutil import local_today
 from portal.extensions import db
 from portal.rewards.models import Reward
 from tests import factories
@@ -25,6 +26,9 @@ from tests.rewards.conftest import (
     rw_reload,
 )
 
+# A year ahead: within the two years a reward's window may reach (a year of margin either way,
+# so the date the test computes and the one the app checks may even differ by a day).
+UNTIL = local_today() + timedelta(days=365)
 VALID = {
     "name": "Rice 5 kg",
     "description": "Collect at the community office, Monday to Friday.",
@@ -32,7 +36,7 @@ VALID = {
     "stock": "12",
     "per_person_limit": "2",
     "available_from": "2026-01-01",
-    "available_until": "2030-12-31",
+    "available_until": UNTIL.isoformat(),
     "active": "y",
 }
 
@@ -91,7 +95,7 @@ def test_secretary_creates_a_reward(client, auth, world, rw_english):
         12,
     )
     assert reward.per_person_limit == 2
-    assert (reward.available_from, reward.available_until) == (date(2026, 1, 1), date(2030, 12, 31))
+    assert (reward.available_from, reward.available_until) == (date(2026, 1, 1), UNTIL)
     assert reward.active is True and reward.photo is None
     assert reward.created_by_id == world.a.secretary.id
     page = _text(client.get("/rewards/manage"))
@@ -160,6 +164,45 @@ def test_every_message_shows_at_once(client, auth, world, rw_english):
         "The last day cannot be before the first day."
     ]
     assert _rewards() == 0
+
+
+FAR = "Choose a date within two years from today"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("available_until", "9999-12-31", FAR),
+        ("available_until", (local_today() + timedelta(days=3 * 365)).isoformat(), FAR),
+        ("available_from", "9999-01-01", FAR),
+        ("available_until", (local_today() - timedelta(days=400)).isoformat(), "The last day has"),
+    ],
+    ids=["until 9999", "until in three years", "from 9999", "until last year"],
+)
+def test_the_window_stays_within_two_years(client, auth, world, rw_english, field, value, message):
+    auth.login("secretary_a")
+    data = _form(**{"available_from": "", field: value})
+    response = client.post("/rewards/new", data=data)
+    assert response.status_code == 200
+    assert any(e.startswith(message) for e in _field_errors(response, field)), _errors(response)
+    assert _rewards() == 0
+
+
+def test_the_window_limit_is_two_years_from_today(app, rw_english):
+    from portal.rewards.services import RewardValues, check_reward
+
+    today = date(2026, 3, 1)
+    values = {"name": "米", "cost": 5, "stock": 1}
+    with app.test_request_context():
+        ok = RewardValues(**values, available_until=date(2028, 3, 1))
+        assert check_reward(ok, creating=True, today=today) == {}
+        late = RewardValues(**values, available_until=date(2028, 3, 2))
+        assert set(check_reward(late, creating=True, today=today)) == {"available_until"}
+        # An old reward keeps a window that has ended when it is edited.
+        ended = RewardValues(
+            **values, available_from=date(2020, 1, 1), available_until=date(2025, 1, 1)
+        )
+        assert check_reward(ended, creating=False, today=today) == {}
 
 
 def test_messages_are_in_chinese_by_default(client, auth, world):

@@ -489,3 +489,11 @@ def test_a_password_typed_into_the_account_field_is_not_logged(client, world):
     client.post("/login", data={"identifier": factories.PASSWORD, "password": "x-wrong-x1"})
     stored = " ".join(e.actor_name + e.detail for e in rows())
     assert factories.PASSWORD not in stored
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31"])
+def test_far_off_filter_dates_find_nothing_instead_of_failing(client, auth, world, day):
+    auth.login("secretary_a")
+    response = client.get(f"/audit?date_from={day}&date_to={day}")
+    assert response.status_code == 200
+    assert client.get(f"/audit/export.csv?date_from={day}&date_to={day}").status_code == 200

@@ -122,6 +122,7 @@ def test_production_cookies_are_secure(app, monkeypatch, world):
             "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
             "SECRET_KEY": GOOD_SECRET,
             "SERVER_NAME": "localhost",
+            "PUBLIC_URL": "https://localhost",
         }
     )
     assert prod.config["SESSION_COOKIE_SECURE"] and prod.config["REMEMBER_COOKIE_SECURE"]
@@ -405,7 +406,13 @@ def test_production_refuses_unsafe_settings(monkeypatch, overrides, env, reason,
 def test_production_starts_with_a_good_key_and_development_with_the_default(monkeypatch):
     monkeypatch.delenv("FLASK_DEBUG", raising=False)
     monkeypatch.setenv("TONGXIN_ENV", "production")
-    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": GOOD_SECRET})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": "sqlite://",
+            "SECRET_KEY": GOOD_SECRET,
+            "PUBLIC_URL": "https://tongxin.example",
+        }
+    )
     assert app.config["PRODUCTION"] and not app.debug
     monkeypatch.delenv("TONGXIN_ENV")
     monkeypatch.delenv("FLASK_ENV", raising=False)
