@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 from flask import Flask, current_app
 from flask_migrate import upgrade
@@ -92,9 +94,15 @@ def start_command(host: str, port: int) -> None:
         db.session.commit()
         click.echo("Demo data loaded. Every demo account's password is tongxin-demo.")
     db.session.remove()
-    click.echo(f"Tongxin is running on http://{host}:{port}/")
+    app = current_app._get_current_object()
+    if not os.environ.get("PUBLIC_URL"):
+        # Absolute links (QR codes, calendar feeds) point where this server answers; on all
+        # interfaces that is not one address: set PUBLIC_URL to the one phones use.
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        app.config["PUBLIC_URL"] = f"http://{shown}:{port}"
+    click.echo(f"Tongxin is running on http://{host}:{port}/ (links: {app.config['PUBLIC_URL']})")
     # app.run() is ignored inside a `flask` command, so serve with Werkzeug directly.
-    run_simple(host, port, current_app._get_current_object(), threaded=True)
+    run_simple(host, port, app, threaded=True)
 
 
 @click.command("create-community")

@@ -272,6 +272,8 @@ def test_start_migrates_seeds_and_serves(tmp_path):
     database = tmp_path / "start.db"
     env = {k: v for k, v in os.environ.items() if k not in ("FLASK_ENV", "FLASK_APP")}
     env["DATABASE_URL"] = f"sqlite:///{database}"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("PUBLIC_URL", None)
     command = [sys.executable, "-m", "flask", "--app", "wsgi", "start", "--port", str(port)]
     server = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -292,6 +294,8 @@ def test_start_migrates_seeds_and_serves(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+    # Absolute links (QR codes, calendar feeds) point where this server answers.
+    assert f"(links: http://127.0.0.1:{port})" in server.stdout.read().decode()
     with closing(sqlite3.connect(database)) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         usernames = {row[0] for row in connection.execute("SELECT username FROM user")}
