@@ -17,11 +17,14 @@ EVIL = "evil.example"
 @pytest.fixture
 def forgeable(app, cat_keys, monkeypatch):
     """The app as it runs without SERVER_NAME (url_for would then follow the Host header), one
-    request of community A with a photo, and the page cache's minute pinned."""
+    request of community A with a photo, submitted through A's key (only that key's answers
+    carry its photo's absolute URL), and the page cache's minute pinned."""
     app.config["SERVER_NAME"] = None
     monkeypatch.setattr(pagecache, "current_minute", lambda: 29_000_000)
     world = cat_keys
-    req = in_make_request(world.a, world.a.cat_water, status="accepted")
+    req = in_make_request(
+        world.a, world.a.cat_water, status="accepted", api_key_id=world.a.cat_key_row.id
+    )
     db.session.add(
         RequestPhoto(community_id=world.a.community.id, request_id=req.id, file="2030/x.jpg")
     )
@@ -32,14 +35,19 @@ def forgeable(app, cat_keys, monkeypatch):
 @pytest.mark.parametrize("fmt", ["json", "xml"])
 def test_forged_hosts_do_not_poison_the_cached_request_list(client, forgeable, fmt):
     url = f"{BASE}/requests.{fmt}?jurisdiction_id={forgeable.a.community.id}"
+    keyed = f"{url}&api_key={forgeable.a.cat_key}"
     for _ in range(12):
-        forged = client.get(url, headers={"Host": EVIL})
-        assert forged.status_code == 200
-        assert EVIL not in forged.get_data(as_text=True)
+        for target in (url, keyed):
+            forged = client.get(target, headers={"Host": EVIL})
+            assert forged.status_code == 200
+            assert EVIL not in forged.get_data(as_text=True)
         assert "http://localhost/request-photos/" in forged.get_data(as_text=True)
     normal = client.get(url, headers={"Accept-Encoding": "identity"})
     assert normal.headers["X-Page-Cache"] == "hit"  # the page the forged requests stored
-    body = normal.get_data(as_text=True)
+    assert EVIL not in normal.get_data(as_text=True)
+    own = client.get(keyed, headers={"Accept-Encoding": "identity"})
+    assert own.headers.get("X-Page-Cache") != "hit"  # a keyed answer is never kept
+    body = own.get_data(as_text=True)
     assert EVIL not in body
     assert "http://localhost/request-photos/" in body
 
@@ -47,7 +55,7 @@ def test_forged_hosts_do_not_poison_the_cached_request_list(client, forgeable, f
 def test_forwarded_host_from_a_trusted_proxy_is_not_used_either(client, app, forgeable):
     from portal.core.urls import external_url
 
-    url = f"{BASE}/requests.json?jurisdiction_id={forgeable.a.community.id}"
+    url = f"{BASE}/requests.json?api_key={forgeable.a.cat_key}"
     headers = {"X-Forwarded-Host": EVIL, "X-Forwarded-Proto": "https", "Host": EVIL}
     app.config["TRUSTED_PROXIES"] = 1
     from werkzeug.middleware.proxy_fix import ProxyFix
