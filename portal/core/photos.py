@@ -31,6 +31,8 @@ from werkzeug.datastructures import FileStorage
 
 from portal.core.errors import DomainError
 from portal.core.timeutil import local_today
+from portal.database import begin_write, commit_keeping_loaded
+from portal.extensions import db
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
 MAX_SIDE = 2048
@@ -154,8 +156,6 @@ def _normalised(image: Image.Image) -> Image.Image:
 
 
 def _under_write_lock() -> bool:
-    from portal.extensions import db
-
     if db.engine.dialect.name != "sqlite":
         return False
     session = db.session()
@@ -199,8 +199,6 @@ def store_photo(photo: PreparedPhoto) -> str:
         raise _refuse(photo.error)
     if photo.jpeg is None:
         raise RuntimeError("a photo that was not prepared")
-    from portal.extensions import db
-
     name = f"{local_today().year:04d}/{secrets.token_hex(16)}.jpg"
     target = upload_root() / name
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -346,9 +344,6 @@ def init_app(app: Flask) -> None:
     """After the session and policy hooks (the user is signed in and may call the view): decode
     the photos of a view marked ``accepts_photos`` with no transaction open (the reads so far
     are ended, what they loaded stays loaded), then begin the write transaction."""
-    from portal.database import begin_write, commit_keeping_loaded
-    from portal.extensions import db
-
     # Pillow refuses twice this many pixels at open; the configured limit refuses the rest.
     Image.MAX_IMAGE_PIXELS = int(app.config.get("PHOTO_MAX_PIXELS", DEFAULT_MAX_PIXELS))
 
